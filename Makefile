@@ -1,0 +1,56 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
+INFRA = eval "$$(deploy/local/infra.sh)"
+PROTOS = $(shell find proto/loyalty -name '*.proto')
+
+help:
+	@echo "make run    start PostgreSQL + RabbitMQ (if needed) and every service"
+	@echo "make test   the whole test suite against real PostgreSQL + RabbitMQ"
+	@echo "make lint   ruff, buf lint, buf breaking"
+	@echo "make proto  generate Python code from proto/"
+	@echo "make bench  benchmarks (tests/perf), JSON in .bench/"
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed
+
+gen/.stamp: $(PROTOS) $(VENV)/.installed
+	rm -rf gen && mkdir -p gen
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -I proto \
+	  --python_out=gen --grpc_python_out=gen --mypy_out=quiet:gen $(PROTOS)
+	find gen -mindepth 1 -type d -exec touch {}/__init__.py \;
+	touch $@
+
+proto: gen/.stamp
+
+node_modules/.bin/buf: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+lint: venv node_modules/.bin/buf
+	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests
+	cd proto && ../node_modules/.bin/buf lint
+	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:proto/buf.yaml 2>/dev/null; then \
+	  cd proto && ../node_modules/.bin/buf breaking --against '../.git#branch=main,subdir=proto'; \
+	else echo "buf breaking: no proto on main yet, skipped"; fi
+
+run: venv proto
+	@$(INFRA) && deploy/local/secrets.sh && set -a && . .local/secrets.env && set +a && \
+	  $(VENV)/bin/honcho -f deploy/local/Procfile start
+
+test: venv proto
+	@$(INFRA) && $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv proto
+	@$(INFRA) && $(PY) -m pytest tests/perf -p no:cacheprovider -s $(PYTEST_ARGS)
+
+.PHONY: help venv proto lint run test bench

@@ -1,0 +1,1 @@
+"""The membership suite's services."""

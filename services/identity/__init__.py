@@ -1,0 +1,1 @@
+"""Identity: members, login and tokens, real-name verification, linked accounts, status, tags."""

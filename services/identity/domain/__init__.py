@@ -1,0 +1,1 @@
+"""Identity rules: pure functions, no I/O."""

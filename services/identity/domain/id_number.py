@@ -1,0 +1,36 @@
+"""Resident ID numbers (GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+_CHECK = "10X98765432"
+_SHAPE = re.compile(r"^\d{17}[\dX]$")
+
+
+def check_character(first17: str) -> str:
+    return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+
+
+def normalize(raw: str) -> str:
+    return raw.strip().upper()
+
+
+def problem(number: str) -> str | None:
+    """Why `number` is not a valid resident ID number, or None when it is."""
+    if not _SHAPE.match(number):
+        return "must be 17 digits followed by a digit or X"
+    try:
+        dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return "birth date is not a real date"
+    if check_character(number[:17]) != number[17]:
+        return "check character does not match"
+    return None
+
+
+def mask(number: str) -> str:
+    """1101**********123X: the region prefix and the last four only."""
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]

@@ -1,0 +1,1 @@
+"""Shared runtime of every service: config, logging, database, events, gRPC, ops, jobs."""

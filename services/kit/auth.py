@@ -1,0 +1,136 @@
+"""Bearer tokens issued by identity, verified from its published keys (JWKS), cached."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import jwt
+
+from . import errors
+
+ALGORITHM = "ES256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a member, an operator or a service, with scopes."""
+
+    subject: str
+    kind: str  # member | operator | service
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "principal", default=None
+)
+
+
+def require() -> Principal:
+    principal = current.get()
+    if principal is None:
+        raise errors.unauthenticated()
+    return principal
+
+
+def require_scope(scope: str) -> Principal:
+    principal = require()
+    if principal.kind == "member" or not principal.has_scope(scope):
+        raise errors.permission_denied("MISSING_SCOPE", f"requires scope {scope}")
+    return principal
+
+
+def require_member_or_scope(member_id: str, scope: str) -> Principal:
+    """A member acts only on itself; operators and services need the scope."""
+    principal = require()
+    if principal.kind == "member":
+        if principal.subject != member_id:
+            raise errors.permission_denied("NOT_OWNER", "a member may act only on itself")
+        return principal
+    if not principal.has_scope(scope):
+        raise errors.permission_denied("MISSING_SCOPE", f"requires scope {scope}")
+    return principal
+
+
+class KeySet:
+    """Public keys by key id, refreshed from a JWKS URL at most every `min_refresh` seconds."""
+
+    def __init__(self, url: str | None = None, ttl: float = 300, min_refresh: float = 5) -> None:
+        self.url = url
+        self.ttl = ttl
+        self.min_refresh = min_refresh
+        self._keys: dict[str, object] = {}
+        self._fetched = 0.0
+        self._lock = asyncio.Lock()
+
+    def load(self, jwks: dict) -> None:
+        self._keys = {k.key_id: k.key for k in jwt.PyJWKSet.from_dict(jwks).keys}
+        self._fetched = time.monotonic()
+
+    async def get(self, kid: str):
+        key = self._keys.get(kid)
+        stale = time.monotonic() - self._fetched > self.ttl
+        if (key is None or stale) and self.url:
+            await self._refresh(force=key is None)
+            key = self._keys.get(kid)
+        return key
+
+    async def _refresh(self, force: bool) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched
+            if age < self.min_refresh or (not force and age < self.ttl):
+                return
+            try:
+                timeout = aiohttp.ClientTimeout(total=3)
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as session,
+                    session.get(self.url) as response,
+                ):
+                    response.raise_for_status()
+                    self.load(await response.json())
+            except (aiohttp.ClientError, TimeoutError):
+                self._fetched = time.monotonic()  # do not hammer a down identity service
+
+
+class Verifier:
+    def __init__(self, keys: KeySet, issuer: str, audience: str) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid", "")
+        except jwt.PyJWTError as exc:
+            raise errors.unauthenticated("INVALID_TOKEN", "malformed token") from exc
+        key = await self.keys.get(kid)
+        if key is None:
+            raise errors.unauthenticated("INVALID_TOKEN", "unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "sub", "iat"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise errors.unauthenticated("TOKEN_EXPIRED", "token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise errors.unauthenticated("INVALID_TOKEN", "invalid token") from exc
+        if claims.get("typ") != "access":
+            raise errors.unauthenticated("INVALID_TOKEN", "not an access token")
+        return Principal(
+            subject=claims["sub"],
+            kind=claims.get("kind", "member"),
+            scopes=frozenset(claims.get("scope", "").split()),
+            roles=frozenset(claims.get("roles", [])),
+        )

@@ -1,0 +1,73 @@
+"""Settings every service reads from the environment."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str, service: str) -> AliasChoices:
+    """A setting may be given per service (IDENTITY_X) or suite-wide (LOYALTY_X)."""
+    return AliasChoices(f"{service.upper()}_{name}", f"LOYALTY_{name}")
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings; a service subclasses this and sets `service_name`.
+
+    Database: `<SVC>_DATABASE_URL` names the service's own database; otherwise the database
+    `loyalty_<svc>` is used on the server named by `LOYALTY_PG_URL`.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    service_name: str = "kit"
+    database_url: str | None = None
+    pg_url: str = "postgresql://postgres@127.0.0.1:5432/"
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    grpc_host: str = "0.0.0.0"
+    grpc_port: int = 50051
+    ops_port: int = 8081
+    events_exchange: str = "loyalty.events"
+    commerce_exchange: str = "commerce.events"
+    dead_letter_exchange: str = "loyalty.dlx"
+    queue_prefix: str = ""  # isolates the queues of one deployment (or test run) on a shared broker
+    jwks_url: str = "http://127.0.0.1:8081/.well-known/jwks.json"
+    jwt_issuer: str = "loyalty-identity"
+    jwt_audience: str = "loyalty"
+    log_level: str = "INFO"
+    business_zone: str = "Asia/Shanghai"
+    pool_min: int = 2
+    pool_max: int = 10
+    consumer_prefetch: int = 32
+    delivery_limit: int = 5
+    relay_batch: int = 200
+    relay_poll_seconds: float = 1.0
+    shutdown_grace_seconds: float = 10.0
+
+    @classmethod
+    def for_service(cls, service: str, **overrides):
+        """Build settings whose env names are prefixed by the service (with LOYALTY_ fallback)."""
+        # pydantic-settings resolves aliases when the class is built, so build a bound subclass.
+        annotations = {}
+        namespace = {"__annotations__": annotations}
+        for name, info in cls.model_fields.items():
+            if name == "service_name":
+                continue
+            annotations[name] = info.annotation
+            origin = (
+                {"default_factory": info.default_factory}
+                if info.default_factory
+                else {"default": info.default}
+            )
+            namespace[name] = Field(validation_alias=_env(name.upper(), service), **origin)
+        bound = type(f"{cls.__name__}_{service}", (cls,), namespace)
+        return bound(service_name=service, **overrides)
+
+    def dsn(self) -> str:
+        """The service's own database."""
+        if self.database_url:
+            return self.database_url
+        base = self.pg_url.rstrip("/")
+        if base.count("/") > 2:  # a database was named in the server URL: replace it
+            base = base.rsplit("/", 1)[0]
+        return f"{base}/loyalty_{self.service_name}"

@@ -1,0 +1,109 @@
+"""Application errors and their AIP-193 form: google.rpc.Status with ErrorInfo and BadRequest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+
+@dataclass
+class AppError(Exception):
+    """An error a caller can act on. `reason` is UPPER_SNAKE_CASE; `domain` is `<svc>.loyalty`."""
+
+    code: grpc.StatusCode
+    reason: str
+    message: str
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    retry_after_seconds: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+def invalid(violations: list[tuple[str, str]], reason: str = "INVALID_ARGUMENT") -> AppError:
+    message = "; ".join(f"{f}: {d}" for f, d in violations) or "invalid request"
+    return AppError(grpc.StatusCode.INVALID_ARGUMENT, reason, message, violations)
+
+
+def not_found(what: str, ident: str = "") -> AppError:
+    return AppError(
+        grpc.StatusCode.NOT_FOUND,
+        f"{what.upper()}_NOT_FOUND",
+        f"{what} not found",
+        metadata={"id": ident} if ident else {},
+    )
+
+
+def already_exists(reason: str, message: str) -> AppError:
+    return AppError(grpc.StatusCode.ALREADY_EXISTS, reason, message)
+
+
+def failed_precondition(reason: str, message: str) -> AppError:
+    return AppError(grpc.StatusCode.FAILED_PRECONDITION, reason, message)
+
+
+def unauthenticated(reason: str = "UNAUTHENTICATED", message: str = "a valid token is required"):
+    return AppError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
+
+
+def permission_denied(reason: str = "PERMISSION_DENIED", message: str = "not allowed") -> AppError:
+    return AppError(grpc.StatusCode.PERMISSION_DENIED, reason, message)
+
+
+def resource_exhausted(reason: str, message: str, retry_after: int | None = None) -> AppError:
+    return AppError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, reason, message, retry_after_seconds=retry_after
+    )
+
+
+class Violations:
+    """Collects field violations so one response names every bad field."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, field_path: str, description: str) -> None:
+        self.items.append((field_path, description))
+
+    def check(self, ok: bool, field_path: str, description: str) -> None:
+        if not ok:
+            self.add(field_path, description)
+
+    def names(self, field_path: str) -> bool:
+        return any(f == field_path for f, _ in self.items)
+
+    def raise_if_any(self, reason: str = "INVALID_ARGUMENT") -> None:
+        if self.items:
+            raise invalid(self.items, reason)
+
+
+def to_status(error: AppError, domain: str) -> status_pb2.Status:
+    """The google.rpc.Status carried in the grpc-status-details-bin trailer."""
+    details = []
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
+    details.append(info)
+    if error.violations:
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                    for f, d in error.violations
+                ]
+            )
+        )
+    if error.retry_after_seconds is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(error.retry_after_seconds)
+        details.append(retry)
+    packed = []
+    for detail in details:
+        any_msg = any_pb2.Any()
+        any_msg.Pack(detail)
+        packed.append(any_msg)
+    return status_pb2.Status(
+        code=getattr(code_pb2, error.code.name), message=error.message, details=packed
+    )

@@ -1,0 +1,126 @@
+"""CloudEvents on RabbitMQ: the envelope, proto3 JSON payloads and the exchange topology."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aio_pika
+from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+_FORMAT = JSONFormat()
+
+
+def event_type(service: str, name: str) -> str:
+    """`member.registered` of identity → `loyalty.identity.member.registered.v1`."""
+    return f"loyalty.{service}.{name}.v1"
+
+
+def payload_json(message: Message) -> dict:
+    """The proto3 JSON form of a payload (the CloudEvent's data)."""
+    return json_format.MessageToDict(message)
+
+
+def parse_payload(data: dict | str | bytes | None, message_class: type[Message]) -> Message:
+    """A payload back into its proto message; unknown fields are ignored (forward compatible)."""
+    target = message_class()
+    if isinstance(data, bytes | str):
+        json_format.Parse(data, target, ignore_unknown_fields=True)
+    else:
+        json_format.ParseDict(data or {}, target, ignore_unknown_fields=True)
+    return target
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A received CloudEvent, independent of the broker's message object."""
+
+    id: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime | None
+    data: dict
+
+    def payload(self, message_class: type[Message]) -> Message:
+        return parse_payload(self.data, message_class)
+
+
+def to_amqp(
+    *,
+    event_id: str,
+    type_: str,
+    source: str,
+    subject: str,
+    data: dict,
+    time: datetime | None = None,
+    traceparent: str | None = None,
+) -> aio_pika.Message:
+    """A CloudEvent in binary content mode: attributes as `ce-*` headers, data as the body."""
+    event = CloudEvent(
+        attributes={
+            "id": event_id,
+            "type": type_,
+            "source": source,
+            "subject": subject,
+            "time": time or datetime.now(UTC),
+            "datacontenttype": "application/json",
+        },
+        data=data,
+    )
+    wire = ce_rabbitmq.to_binary(event, _FORMAT)
+    headers = dict(wire.headers)
+    if traceparent:
+        headers["traceparent"] = traceparent
+    return aio_pika.Message(
+        body=wire.body,
+        content_type=wire.content_type,
+        headers=headers,
+        message_id=event_id,
+        type=type_,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def from_amqp(message: aio_pika.abc.AbstractIncomingMessage) -> Envelope:
+    """Parse a delivery (binary or structured mode); raises ValueError when it is no CloudEvent."""
+    headers = {
+        k: v.decode() if isinstance(v, bytes) else str(v)
+        for k, v in (message.headers or {}).items()
+    }
+    wire = ce_rabbitmq.RabbitMQMessage(
+        headers=headers, content_type=message.content_type, body=message.body
+    )
+    try:
+        event = ce_rabbitmq.from_rabbitmq(wire, _FORMAT, CloudEvent)
+    except Exception as exc:  # the SDK raises several types for malformed input
+        raise ValueError(f"not a CloudEvent: {exc}") from exc
+    data = event.get_data()
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise ValueError("event data is not JSON") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ValueError("event data is not a JSON object")
+    return Envelope(
+        id=event.get_id(),
+        type=event.get_type(),
+        source=event.get_source(),
+        subject=event.get_subject(),
+        time=event.get_time(),
+        data=data or {},
+    )
+
+
+async def declare_exchanges(channel: aio_pika.abc.AbstractChannel, *names: str):
+    """The suite's topic exchanges are durable; declaring them is idempotent."""
+    return [
+        await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+        for name in names
+    ]

@@ -1,0 +1,122 @@
+"""grpc.aio server: health, reflection, and one interceptor for context, auth, errors, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from . import auth, errors, logging, metrics
+
+log = logging.get("kit.grpc")
+
+
+class Interceptor(grpc.aio.ServerInterceptor):
+    """Wraps every unary call: request context in logs, bearer token, deadline, error mapping."""
+
+    def __init__(self, domain: str, verifier: auth.Verifier) -> None:
+        self.domain = domain
+        self.verifier = verifier
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = details.method
+
+        async def call(request, context: grpc.aio.ServicerContext):
+            return await self._call(method, inner, request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            call,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    async def _call(self, method, inner, request, context):
+        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        structlog.contextvars.clear_contextvars()
+        logging.bind(
+            service=self.domain.split(".")[0],
+            request_id=metadata.get("x-request-id")
+            or getattr(request, "request_id", "")
+            or str(uuid.uuid4()),
+            trace_id=_trace_id(metadata.get("traceparent")),
+            grpc_method=method,
+        )
+        started = time.perf_counter()
+        failure: errors.AppError | None = None
+        try:
+            auth.current.set(await self._principal(metadata))
+            remaining = context.time_remaining()
+            async with asyncio.timeout(remaining):
+                return await inner(request, context)
+        except errors.AppError as exc:
+            failure = exc
+        except TimeoutError:
+            failure = errors.AppError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "DEADLINE_EXCEEDED",
+                "the deadline passed before the call finished",
+            )
+        except Exception:
+            log.exception("grpc_internal_error")
+            failure = errors.AppError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
+        finally:
+            code = failure.code.name if failure else "OK"
+            metrics.GRPC_CALLS.labels(method, code).inc()
+            metrics.GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)
+            log.info(
+                "grpc_call",
+                code=code,
+                reason=failure.reason if failure else None,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+        await context.abort_with_status(
+            rpc_status.to_status(errors.to_status(failure, self.domain))
+        )
+
+    async def _principal(self, metadata: dict[str, str]) -> auth.Principal | None:
+        header = metadata.get("authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise errors.unauthenticated("INVALID_TOKEN", "expected 'Bearer <token>'")
+        return await self.verifier.verify(token.strip())
+
+
+def _trace_id(traceparent: str | None) -> str:
+    """The trace id of a W3C traceparent, or a new one."""
+    parts = (traceparent or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32:
+        return parts[1]
+    return uuid.uuid4().hex
+
+
+async def build_server(
+    *, services: list[tuple], domain: str, verifier: auth.Verifier, host: str, port: int
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """`services` are (add_to_server function, servicer, full service name) triples."""
+    server = grpc.aio.server(
+        interceptors=[Interceptor(domain, verifier)],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+    for add, servicer, name in services:
+        add(servicer, server)
+        names.append(name)
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(names, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    return server, bound, health_servicer

@@ -1,0 +1,65 @@
+"""AIP-155 request ids: the first response is stored with the change and replayed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from google.protobuf.message import Message
+
+from . import errors
+
+
+def fingerprint(method: str, request: Message) -> bytes:
+    """What makes two requests "the same": the method and every field of the request."""
+    return hashlib.sha256(
+        method.encode() + b"\0" + request.SerializeToString(deterministic=True)
+    ).digest()
+
+
+async def run_once(
+    pool: asyncpg.Pool,
+    method: str,
+    request: Message,
+    response_class: type[Message],
+    work: Callable[[asyncpg.Connection], Awaitable[Message]],
+    stored: Callable[[Message], Message] | None = None,
+) -> Message:
+    """Run `work` in a transaction at most once per `request.request_id`.
+
+    The key row is inserted first: a concurrent call with the same id blocks on it until the
+    first commits (then replays) or rolls back (then does the work itself). A failed call stores
+    nothing, so a retry with the same id runs again. `stored` strips what must not be kept
+    (a secret shown once) from the response that replays return.
+    """
+    request_id = request.request_id
+    if not request_id:
+        raise errors.invalid([("request_id", "required")])
+    if len(request_id) > 128:
+        raise errors.invalid([("request_id", "at most 128 characters")])
+    digest = fingerprint(method, request)
+    async with pool.acquire() as conn, conn.transaction():
+        inserted = await conn.fetchval(
+            "INSERT INTO idempotency (request_id, method, request_hash) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            request_id,
+            method,
+            digest,
+        )
+        if not inserted:
+            row = await conn.fetchrow(
+                "SELECT request_hash, response FROM idempotency WHERE request_id = $1", request_id
+            )
+            if row["request_hash"] != digest:
+                raise errors.invalid(
+                    [("request_id", "already used for a different request")], "REQUEST_ID_REUSED"
+                )
+            return response_class.FromString(row["response"])
+        response = await work(conn)
+        await conn.execute(
+            "UPDATE idempotency SET response = $2 WHERE request_id = $1",
+            request_id,
+            (stored(response) if stored else response).SerializeToString(deterministic=True),
+        )
+        return response

@@ -1,0 +1,138 @@
+"""Inbox consumer: durable quorum queue, one transaction per event, exactly-once effects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aio_pika
+import asyncpg
+
+from . import events, logging, metrics
+
+log = logging.get("kit.inbox")
+
+Handler = Callable[[asyncpg.Connection, events.Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Binding:
+    exchange: str
+    pattern: str
+
+
+class Consumer:
+    """Consumes `<svc>.<purpose>`; handlers map an event type to its effect.
+
+    Per message, one transaction records `(consumer, event_id)` and applies the effect, then the
+    message is acked. A handler error requeues it; past the delivery limit the broker moves it to
+    the dead-letter queue. A message that is no CloudEvent at all is dead-lettered at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: asyncpg.Pool,
+        connection: aio_pika.abc.AbstractRobustConnection,
+        bindings: list[Binding],
+        handlers: dict[str, Handler],
+        dead_letter_exchange: str,
+        prefetch: int = 32,
+        delivery_limit: int = 5,
+    ) -> None:
+        self.name = name
+        self.pool = pool
+        self.connection = connection
+        self.bindings = bindings
+        self.handlers = handlers
+        self.dlx = dead_letter_exchange
+        self.prefetch = prefetch
+        self.delivery_limit = delivery_limit
+        self._channel = None
+        self._queue = None
+        self._tag = None
+        self._inflight: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        channel = self._channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=self.prefetch)
+        (dlx,) = await events.declare_exchanges(channel, self.dlx)
+        dlq = await channel.declare_queue(
+            f"{self.name}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dlq.bind(dlx, routing_key=self.name)
+        self._queue = await channel.declare_queue(
+            self.name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": self.dlx,
+                "x-dead-letter-routing-key": self.name,
+            },
+        )
+        for binding in self.bindings:
+            (exchange,) = await events.declare_exchanges(channel, binding.exchange)
+            await self._queue.bind(exchange, routing_key=binding.pattern)
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def stop(self) -> None:
+        """Stop taking deliveries, let in-flight ones finish, close."""
+        if self._queue is not None and self._tag is not None:
+            await self._queue.cancel(self._tag)
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._channel is not None:
+            await self._channel.close()
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        self._inflight.add(task)
+        try:
+            await self._handle(message)
+        finally:
+            self._inflight.discard(task)
+
+    async def _handle(self, message) -> None:
+        try:
+            envelope = events.from_amqp(message)
+        except ValueError as exc:
+            log.error("event_malformed", consumer=self.name, error=str(exc))
+            metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
+            await message.reject(requeue=False)
+            return
+        logging.bind(event_id=envelope.id, event_type=envelope.type)
+        handler = self.handlers.get(envelope.type)
+        try:
+            applied = await self.apply(envelope, handler)
+        except Exception:
+            metrics.EVENTS_FAILED.labels(self.name).inc()
+            attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
+            log.exception("event_failed", consumer=self.name, attempt=attempts)
+            if attempts >= self.delivery_limit:
+                metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
+            await message.nack(requeue=True)
+            return
+        if applied:
+            metrics.EVENTS_CONSUMED.labels(self.name, envelope.type).inc()
+        else:
+            metrics.EVENTS_DUPLICATE.labels(self.name).inc()
+        await message.ack()
+
+    async def apply(self, envelope: events.Envelope, handler: Handler | None) -> bool:
+        """Record and apply in one transaction; False when the event was already applied."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                self.name,
+                envelope.id,
+                envelope.type,
+            )
+            if not inserted:
+                return False
+            if handler is not None:
+                await handler(conn, envelope)
+            return True

@@ -1,0 +1,63 @@
+"""Periodic jobs: every replica schedules them, a Postgres advisory lock lets one run at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from . import logging, metrics
+
+log = logging.get("kit.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval_seconds: float
+    run: Callable[[asyncpg.Pool], Awaitable[None]]
+
+
+async def run_locked(pool: asyncpg.Pool, job: Job) -> bool:
+    """Run `job` once if no other replica is running it; False when it was skipped."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"job:{job.name}"):
+            metrics.JOB_RUNS.labels(job.name, "skipped").inc()
+            return False
+        try:
+            await job.run(pool)
+            metrics.JOB_RUNS.labels(job.name, "ok").inc()
+            return True
+        except Exception:
+            metrics.JOB_RUNS.labels(job.name, "error").inc()
+            log.exception("job_failed", job=job.name)
+            return False
+        finally:
+            await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", f"job:{job.name}")
+
+
+class Scheduler:
+    def __init__(self, pool: asyncpg.Pool, jobs: list[Job]) -> None:
+        self.pool = pool
+        self.jobs = jobs
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._loop(job), name=f"job-{job.name}") for job in self.jobs
+        ]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _loop(self, job: Job) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), job.interval_seconds)
+            if not self._stop.is_set():
+                await run_locked(self.pool, job)

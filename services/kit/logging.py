@@ -1,0 +1,110 @@
+"""structlog JSON logging with request context and a redactor for secrets and personal data."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+import structlog
+
+# Keys whose values are never logged, whatever their content.
+SENSITIVE_KEYS = frozenset(
+    {
+        "password",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "authorization",
+        "phone",
+        "email",
+        "id_number",
+        "legal_name",
+        "pin",
+        "identifier",
+        "subject",
+        "amqp_url",
+    }
+)
+
+# Values that look like personal data or credentials are masked wherever they appear.
+_PATTERNS = [
+    re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"),  # JWT
+    re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),  # e-mail
+    re.compile(r"(?<!\d)\+?\d{11,19}[\dXx]?(?!\d)"),  # phone, ID or card number
+    re.compile(r"(?i)(amqps?|postgres(?:ql)?)://[^@\s]*@"),  # URL credentials
+]
+
+
+def _mask(value: str) -> str:
+    for pattern in _PATTERNS:
+        value = pattern.sub("[redacted]", value)
+    return value
+
+
+def _scrub(value):
+    if isinstance(value, str):
+        return _mask(value)
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if str(k).lower() in SENSITIVE_KEYS else _scrub(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def redact(_logger, _method, event_dict):
+    """structlog processor: keep secrets and personal data out of every log line."""
+    return _scrub(event_dict)
+
+
+def _processors():
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+
+
+def json_formatter() -> logging.Formatter:
+    """The formatter every handler uses: JSON lines, redacted (also for stdlib loggers)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_processors(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            redact,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+
+
+def configure(service: str, level: str = "INFO") -> None:
+    """Route structlog and stdlib logging to JSON lines on stdout."""
+    structlog.configure(
+        processors=[*_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(json_formatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiormq", "aio_pika"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def bind(**values) -> None:
+    structlog.contextvars.bind_contextvars(**values)
+
+
+get = structlog.get_logger

@@ -1,0 +1,159 @@
+"""Registration, events on the bus, idempotency and validation through the gRPC API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import pytest
+from loyalty.identity.v1 import identity_service_pb2 as pb
+from loyalty.identity.v1 import resources_pb2 as res
+
+from tests.support.grpc_errors import details
+
+APP = res.REGISTRATION_CHANNEL_APP
+
+
+def register_request(phone="13812345678", **kw):
+    kw.setdefault("request_id", str(uuid.uuid4()))
+    kw.setdefault("password", "s3cret-pass")
+    kw.setdefault("channel", APP)
+    return pb.RegisterMemberRequest(phone=phone, **kw)
+
+
+async def count_members(identity_app) -> int:
+    return await identity_app.pool.fetchval("SELECT count(*) FROM members")
+
+
+async def test_register_stores_member_and_publishes_cloudevent(identity, identity_app, tap):
+    response = await identity.RegisterMember(
+        register_request(email="Li.Lei@Example.COM", profile=res.Profile(nickname="lei"))
+    )
+    member = response.member
+    assert member.phone == "+86138****5678"
+    assert member.email == "l***@example.com"
+    assert member.status == res.MEMBER_STATUS_ACTIVE
+    row = await identity_app.pool.fetchrow(
+        "SELECT phone, email, password_hash FROM members WHERE member_id = $1",
+        uuid.UUID(member.member_id),
+    )
+    assert row["phone"] == "+8613812345678"
+    assert row["email"] == "li.lei@example.com"
+    assert row["password_hash"].startswith("$argon2id$")
+
+    (event,) = await tap.wait_for("loyalty.identity.member.registered.v1", member.member_id)
+    assert event.source == "/loyalty/identity"
+    assert event.data["memberId"] == member.member_id
+    assert event.data["channel"] == "REGISTRATION_CHANNEL_APP"
+    raw = [
+        m for m in tap.raw("loyalty.identity.member.registered.v1") if m.message_id == event.id
+    ][0]
+    assert raw.headers["ce-specversion"] == "1.0"
+    assert raw.headers["ce-id"] == event.id == raw.message_id
+    assert uuid.UUID(event.id)
+    assert raw.content_type == "application/json"
+    assert "13812345678" not in raw.body.decode()  # no personal data in events
+
+
+async def test_duplicate_phone_is_already_exists_and_changes_nothing(identity, identity_app):
+    await identity.RegisterMember(register_request())
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await identity.RegisterMember(register_request(phone="+86 138 1234 5678"))
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert details(err.value)[0] == "PHONE_ALREADY_REGISTERED"
+    assert await count_members(identity_app) == 1
+
+
+async def test_duplicate_email_is_already_exists(identity):
+    await identity.RegisterMember(register_request(phone="", email="a@example.com"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await identity.RegisterMember(register_request(phone="", email="A@example.com"))
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert details(err.value)[0] == "EMAIL_ALREADY_REGISTERED"
+
+
+async def test_referral_code_records_referrer(identity, tap):
+    referrer = (await identity.RegisterMember(register_request())).member
+    referee = (
+        await identity.RegisterMember(
+            register_request(phone="13912345678", referral_code=referrer.referral_code.lower())
+        )
+    ).member
+    assert referee.referred_by == referrer.member_id
+    (event,) = await tap.wait_for("loyalty.identity.member.registered.v1", referee.member_id)
+    assert event.data["referredBy"] == referrer.member_id
+
+
+async def test_unknown_referral_code_is_invalid_and_changes_nothing(identity, identity_app):
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await identity.RegisterMember(register_request(referral_code="NOSUCH22"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(err.value) == ("REFERRAL_CODE_INVALID", ["referral_code"])
+    assert await count_members(identity_app) == 0
+
+
+async def test_replay_returns_first_response_once(identity, identity_app):
+    request = register_request()
+    first = await identity.RegisterMember(request)
+    second = await identity.RegisterMember(request)
+    assert first == second
+    assert await count_members(identity_app) == 1
+    outbox = await identity_app.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE event_type LIKE '%member.registered%'"
+    )
+    assert outbox == 1
+
+
+async def test_request_id_reuse_with_other_request_is_refused(identity, identity_app):
+    request = register_request()
+    await identity.RegisterMember(request)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await identity.RegisterMember(
+            register_request(phone="13912345678", request_id=request.request_id)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(err.value) == ("REQUEST_ID_REUSED", ["request_id"])
+    assert await count_members(identity_app) == 1
+
+
+async def test_concurrent_calls_with_one_request_id_have_one_effect(identity, identity_app):
+    request = register_request()
+    responses = await asyncio.gather(*(identity.RegisterMember(request) for _ in range(10)))
+    assert len({r.member.member_id for r in responses}) == 1
+    assert await count_members(identity_app) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fields"),
+    [
+        ({"phone": "12345"}, ["phone"]),
+        ({"phone": "", "email": ""}, ["phone"]),
+        ({"email": "not-an-email"}, ["email"]),
+        ({"password": "short"}, ["password"]),
+        ({"channel": res.REGISTRATION_CHANNEL_UNSPECIFIED}, ["channel"]),
+        ({"profile": res.Profile(nickname="x" * 65)}, ["profile.nickname"]),
+        ({"profile": res.Profile(birthday="2999-01-01")}, ["profile.birthday"]),
+        ({"profile": res.Profile(region="r" * 1000)}, ["profile.region"]),
+        ({"request_id": ""}, ["request_id"]),
+        ({"request_id": "r" * 200}, ["request_id"]),
+    ],
+)
+async def test_bad_registration_input(identity, identity_app, overrides, fields):
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await identity.RegisterMember(register_request(**overrides))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(err.value)[1] == fields
+    assert "Traceback" not in (err.value.details() or "")
+    assert await count_members(identity_app) == 0
+
+
+async def test_store_desk_registration_needs_an_operator(identity, mint):
+    request = register_request(channel=res.REGISTRATION_CHANNEL_STORE_DESK, password="")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await identity.RegisterMember(request)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    member = await identity.RegisterMember(
+        request, metadata=mint("desk-1", "operator", ["identity:write"])
+    )
+    assert member.member.member_id

@@ -1,0 +1,1 @@
+"""Test support: real servers, an in-process service, event capture, log capture."""

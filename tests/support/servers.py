@@ -1,0 +1,55 @@
+"""Where the real PostgreSQL and RabbitMQ are (exported by deploy/local/infra.sh), per test run."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import asyncpg
+
+from services.kit import db
+
+PG_URL = os.environ.get("LOYALTY_PG_URL", "postgresql://postgres@127.0.0.1:5432/")
+AMQP_URL = os.environ.get("LOYALTY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+RUN = secrets.token_hex(3)  # one test run's exchanges and queues never meet another's
+
+
+def database_url(service: str) -> str:
+    base = PG_URL.rstrip("/")
+    if base.count("/") > 2:
+        base = base.rsplit("/", 1)[0]
+    return f"{base}/loyalty_test_{service}"
+
+
+def broker_settings() -> dict:
+    """Settings overrides that put a service on this run's own exchanges and queues."""
+    return {
+        "amqp_url": AMQP_URL,
+        "events_exchange": f"test.{RUN}.loyalty.events",
+        "commerce_exchange": f"test.{RUN}.commerce.events",
+        "dead_letter_exchange": f"test.{RUN}.loyalty.dlx",
+        "queue_prefix": f"test.{RUN}.",
+    }
+
+
+async def fresh_database(dsn: str) -> None:
+    """Drop and recreate a test database: every run starts from the migrations."""
+    name = dsn.rsplit("/", 1)[1]
+    admin = dsn.rsplit("/", 1)[0] + "/postgres"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    await db.ensure_database(dsn)
+
+
+async def truncate_all(pool: asyncpg.Pool, keep: tuple[str, ...] = ()) -> None:
+    """Empty every table of the service (not the migration bookkeeping) in one statement."""
+    tables = await pool.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        " AND tablename NOT LIKE '\\_yoyo%' AND tablename NOT LIKE 'yoyo%'"
+    )
+    names = [f'"{t["tablename"]}"' for t in tables if t["tablename"] not in keep]
+    if names:
+        await pool.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
