@@ -40,6 +40,7 @@ async def identity_app():
     await app.start()
     yield app
     await app.stop()
+    await servers.drop_database(settings.dsn())
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,14 @@ from services.kit import db
 
 PG_URL = os.environ.get("LOYALTY_PG_URL", "postgresql://postgres@127.0.0.1:5432/")
 AMQP_URL = os.environ.get("LOYALTY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-RUN = secrets.token_hex(3)  # one test run's exchanges and queues never meet another's
+RUN = secrets.token_hex(3)  # one test run's databases, exchanges and queues meet no other's
 
 
 def database_url(service: str) -> str:
     base = PG_URL.rstrip("/")
     if base.count("/") > 2:
         base = base.rsplit("/", 1)[0]
-    return f"{base}/loyalty_test_{service}"
+    return f"{base}/loyalty_test_{service}_{RUN}"
 
 
 def broker_settings() -> dict:
@@ -34,14 +34,17 @@ def broker_settings() -> dict:
 
 async def fresh_database(dsn: str) -> None:
     """Drop and recreate a test database: every run starts from the migrations."""
+    await drop_database(dsn)
+    await db.ensure_database(dsn)
+
+
+async def drop_database(dsn: str) -> None:
     name = dsn.rsplit("/", 1)[1]
-    admin = dsn.rsplit("/", 1)[0] + "/postgres"
-    conn = await asyncpg.connect(admin)
+    conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
-    await db.ensure_database(dsn)
 
 
 async def truncate_all(pool: asyncpg.Pool, keep: tuple[str, ...] = ()) -> None:
