@@ -51,6 +51,6 @@ test: venv proto
 	@$(INFRA) && $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv proto
-	@$(INFRA) && $(PY) -m pytest tests/perf -p no:cacheprovider -s $(PYTEST_ARGS)
+	@$(INFRA) && $(PY) -m tests.perf $(BENCH)
 
 .PHONY: help venv proto lint run test bench

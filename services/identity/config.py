@@ -16,9 +16,10 @@ class IdentitySettings(ServiceSettings):
     access_ttl_seconds: int = 900
     refresh_ttl_seconds: int = 30 * 24 * 3600
     client_token_ttl_seconds: int = 3600
-    argon2_time_cost: int = 3
-    argon2_memory_kib: int = 65536
-    argon2_parallelism: int = 2
+    # argon2id at OWASP's recommended floor (19 MiB, 2 passes, 1 lane): sized for small nodes.
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    argon2_parallelism: int = 1
     lockout_max_failures: int = 5
     lockout_minutes: int = 15
 

@@ -15,7 +15,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.kit.auth import ALGORITHM
@@ -85,8 +85,8 @@ def token_hash(token: str) -> bytes:
 
 
 def new_signing_key() -> tuple[str, str]:
-    """A fresh P-256 key: (key id, PKCS#8 PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    """A fresh Ed25519 key: (key id, PKCS#8 PEM). EdDSA verifies faster than ES256."""
+    key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
@@ -110,7 +110,7 @@ class Signer:
     def jwks(self) -> dict:
         out = []
         for kid, key in self._keys:
-            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+            jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
             jwk.update(kid=kid, use="sig", alg=ALGORITHM)
             out.append(jwk)
         return {"keys": out}

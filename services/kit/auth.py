@@ -12,7 +12,7 @@ import jwt
 
 from . import errors
 
-ALGORITHM = "ES256"
+ALGORITHM = "EdDSA"
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,27 @@ class KeySet:
 
 
 class Verifier:
-    def __init__(self, keys: KeySet, issuer: str, audience: str) -> None:
+    """Verifies access tokens; a verified token is remembered until it expires, so a client
+    calling many times with one token pays for the signature check once."""
+
+    def __init__(self, keys: KeySet, issuer: str, audience: str, cache_size: int = 10_000) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
+        self.cache_size = cache_size
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        principal, expires = await self._verify(token)
+        if len(self._verified) >= self.cache_size:
+            self._verified.pop(next(iter(self._verified)))  # oldest first: dicts keep order
+        self._verified[token] = (principal, expires)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid", "")
         except jwt.PyJWTError as exc:
@@ -128,9 +143,10 @@ class Verifier:
             raise errors.unauthenticated("INVALID_TOKEN", "invalid token") from exc
         if claims.get("typ") != "access":
             raise errors.unauthenticated("INVALID_TOKEN", "not an access token")
-        return Principal(
+        principal = Principal(
             subject=claims["sub"],
             kind=claims.get("kind", "member"),
             scopes=frozenset(claims.get("scope", "").split()),
             roles=frozenset(claims.get("roles", [])),
         )
+        return principal, float(claims["exp"])

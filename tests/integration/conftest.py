@@ -6,15 +6,15 @@ import datetime as dt
 
 import grpc
 import pytest
-from loyalty.identity.v1 import identity_service_pb2_grpc
 
+from loyalty.identity.v1 import identity_service_pb2_grpc
 from services.identity.app import IdentityApp
 from services.identity.config import load as load_identity
 from tests.support import bus, servers
 
 
 def identity_settings(**overrides):
-    return load_identity(
+    values = dict(
         database_url=servers.database_url("identity"),
         grpc_host="127.0.0.1",
         grpc_port=0,
@@ -27,8 +27,8 @@ def identity_settings(**overrides):
         argon2_parallelism=1,
         relay_poll_seconds=0.2,
         **servers.broker_settings(),
-        **overrides,
     )
+    return load_identity(**{**values, **overrides})
 
 
 @pytest.fixture(scope="session")
