@@ -32,7 +32,7 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed
 proto: gen/.stamp
 
 node_modules/.bin/buf: package.json package-lock.json
-	npm ci --silent --no-audit --no-fund
+	npm install --silent --no-audit --no-fund
 	touch $@
 
 lint: venv node_modules/.bin/buf
