@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
-INFRA = eval "$$(deploy/local/infra.sh)"
+INFRA = servers="$$(bash deploy/local/infra.sh)" && eval "$$servers"
 PROTOS = $(shell find proto/loyalty -name '*.proto')
 
 help:
@@ -44,8 +44,7 @@ lint: venv node_modules/.bin/buf
 	else echo "buf breaking: no proto on main yet, skipped"; fi
 
 run: venv proto
-	@$(INFRA) && deploy/local/secrets.sh && set -a && . .local/secrets.env && set +a && \
-	  $(VENV)/bin/honcho -f deploy/local/Procfile start
+	@deploy/local/run.sh
 
 test: venv proto
 	@$(INFRA) && $(PY) -m pytest $(PYTEST_ARGS)
