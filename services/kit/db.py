@@ -34,17 +34,20 @@ def _yoyo_url(dsn: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
 
 
-def _migrate_sync(dsn: str, service_migrations: Path) -> int:
+def _migrate_sync(dsn: str, service_migrations: Path | None) -> int:
     backend = get_backend(_yoyo_url(dsn))
-    migrations = read_migrations(str(KIT_MIGRATIONS), str(service_migrations))
+    sources = [KIT_MIGRATIONS] + ([service_migrations] if service_migrations else [])
+    migrations = read_migrations(*map(str, sources))
     with backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     return len(pending)
 
 
-async def migrate(dsn: str, service_migrations: Path) -> int:
-    """Apply the kit's and the service's forward-only SQL migrations; returns how many ran."""
+async def migrate(dsn: str, service_migrations: Path | None = None) -> int:
+    """Apply the kit's and the service's forward-only SQL migrations; returns how many ran.
+
+    Without `service_migrations` only the kit's tables are created (the kit's own tests)."""
     await ensure_database(dsn)
     return await asyncio.to_thread(_migrate_sync, dsn, service_migrations)
 
