@@ -36,7 +36,12 @@ async def run_locked(pool: asyncpg.Pool, job: Job) -> bool:
             log.exception("job_failed", job=job.name)
             return False
         finally:
-            await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", f"job:{job.name}")
+            # A failed unlock must not hide the job's outcome: a dead session holds no lock, and
+            # the pool's reset on release (pg_advisory_unlock_all) frees a live one.
+            try:
+                await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", f"job:{job.name}")
+            except Exception as exc:
+                log.warning("job_unlock_failed", job=job.name, error=type(exc).__name__)
 
 
 class Scheduler:
@@ -59,5 +64,11 @@ class Scheduler:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), job.interval_seconds)
-            if not self._stop.is_set():
+            if self._stop.is_set():
+                break
+            try:
                 await run_locked(self.pool, job)
+            except Exception as exc:
+                # The database was away (no connection, no lock): skip this period, not the job.
+                metrics.JOB_RUNS.labels(job.name, "error").inc()
+                log.warning("job_not_started", job=job.name, error=type(exc).__name__)
