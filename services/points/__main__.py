@@ -1,0 +1,9 @@
+"""`python -m services.points [serve|migrate|expire-now|reconcile]`."""
+
+from services.kit.service import main
+
+from .app import PointsApp, expire_now, reconcile
+from .config import load
+
+if __name__ == "__main__":
+    main(PointsApp, load(), {"expire-now": expire_now, "reconcile": reconcile})

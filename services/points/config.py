@@ -1,0 +1,26 @@
+"""Points settings (POINTS_*, falling back to LOYALTY_*)."""
+
+from __future__ import annotations
+
+from services.kit.config import ServiceSettings
+
+
+class PointsSettings(ServiceSettings):
+    grpc_port: int = 50053
+    ops_port: int = 8083
+    # 100 points deduct 1 CNY at checkout; a deduction covers at most this share of an order.
+    points_per_cny: int = 100
+    max_deduction_percent: int = 50
+    hold_timeout_seconds: int = 30 * 60
+    lot_validity_months: int = 12
+    expiring_notice_days: int = 30
+    # Used when a subscription event carries no multiplier.
+    subscriber_multiplier: int = 10
+    expiry_interval_seconds: float = 300
+    hold_timeout_interval_seconds: float = 30
+    expiring_notice_interval_seconds: float = 3600
+    job_batch: int = 500
+
+
+def load(**overrides) -> PointsSettings:
+    return PointsSettings.for_service("points", **overrides)

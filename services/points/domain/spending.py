@@ -1,0 +1,39 @@
+"""Spending rules: the checkout share a points deduction may cover, refund proportions."""
+
+from __future__ import annotations
+
+MINOR_PER_UNIT = 100  # fen per CNY
+
+
+def points_value_minor(points: int, points_per_unit: int) -> tuple[int, int]:
+    """The value of `points` in minor units, as a fraction (numerator, denominator)."""
+    return points * MINOR_PER_UNIT, points_per_unit
+
+
+def within_share(
+    points: int, order_amount_minor: int, share_percent: int, points_per_unit: int
+) -> bool:
+    """Whether `points` (all holds of the order together) are worth at most the share.
+
+    points × 100 / points_per_unit ≤ order_amount × share / 100, in integers.
+    """
+    value_num, value_den = points_value_minor(points, points_per_unit)
+    return value_num * 100 <= order_amount_minor * share_percent * value_den
+
+
+def max_points_for(order_amount_minor: int, share_percent: int, points_per_unit: int) -> int:
+    """The most points an order of this amount may deduct."""
+    return (order_amount_minor * share_percent * points_per_unit) // (100 * MINOR_PER_UNIT)
+
+
+def reversal_target(rebate_points: int, paid_minor: int, refunded_minor: int) -> int:
+    """Points of the rebate to have reversed once `refunded_minor` of `paid_minor` is refunded.
+
+    Computed on the cumulative refund, so several partial refunds never drift by rounding, and
+    a full refund reverses the whole rebate. Rounds down: a fraction of a point stays with the
+    member.
+    """
+    if paid_minor <= 0 or rebate_points <= 0:
+        return 0
+    refunded = max(0, min(refunded_minor, paid_minor))
+    return rebate_points * refunded // paid_minor

@@ -1,0 +1,1 @@
+"""All SQL of the points service (asyncpg), one module per table family."""

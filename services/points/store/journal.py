@@ -1,0 +1,115 @@
+"""The journal: transactions and their postings, caps usage, and the member's history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from services.kit import ids
+
+from ..domain import ledger
+from . import budgets, members
+
+
+class BudgetShort(Exception):
+    """A merchant budget would go below zero."""
+
+
+async def post(conn, txn: ledger.Transaction, *, business_day: dt.date, actor: str = ""):
+    """Write a balanced transaction and apply it to the member's buckets and merchant budgets.
+
+    The caller holds the member's row lock. Returns (txn_id, the member's buckets after it).
+    """
+    if not txn.is_balanced():
+        raise ValueError(f"unbalanced transaction {txn.kind}: {txn.postings}")
+    txn_id = ids.new_id()
+    member_id = uuid.UUID(txn.member_id) if txn.member_id else None
+    await conn.execute(
+        "INSERT INTO journal_transactions (txn_id, kind, member_id, rule_code, rule_version,"
+        " reference, reason, actor, business_day, earned, dedupe_key)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        txn_id,
+        txn.kind,
+        member_id,
+        txn.rule_code,
+        txn.rule_version,
+        txn.reference,
+        txn.reason,
+        actor,
+        business_day,
+        txn.earned,
+        txn.dedupe_key,
+    )
+    ps = txn.postings
+    await conn.execute(
+        "INSERT INTO journal_postings (txn_id, account, owner, amount, entry_kind, member_id)"
+        " SELECT $1, a, o, m, k, CASE WHEN a = ANY($6::text[]) THEN o::uuid END"
+        " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS p(a, o, m, k)",
+        txn_id,
+        [p.account for p in ps],
+        [p.owner for p in ps],
+        [p.amount for p in ps],
+        [p.kind for p in ps],
+        list(ledger.MEMBER_ACCOUNTS),
+    )
+    after = None
+    if member_id is not None:
+        d = txn.bucket_deltas()
+        if d.available or d.pending or d.held or d.debt:
+            after = await members.apply_buckets(
+                conn, member_id, d.available, d.pending, d.held, d.debt
+            )
+    for merchant in {p.owner for p in ps if p.account == ledger.MERCHANT_BUDGET}:
+        delta = txn.account_delta(ledger.MERCHANT_BUDGET, merchant)
+        if not await budgets.apply(conn, merchant, delta):
+            raise BudgetShort(merchant)
+    return txn_id, after
+
+
+async def dedupe_exists(conn, key: str) -> bool:
+    return bool(
+        await conn.fetchval("SELECT true FROM journal_transactions WHERE dedupe_key = $1", key)
+    )
+
+
+async def earned(conn, member_id: uuid.UUID, rule_code: str, since: dt.date, until: dt.date):
+    """Points a member earned under a rule on business days since..until (inclusive)."""
+    return await conn.fetchval(
+        "SELECT coalesce(sum(earned), 0)::bigint FROM journal_transactions"
+        " WHERE member_id = $1 AND rule_code = $2 AND business_day BETWEEN $3 AND $4"
+        " AND earned > 0",
+        member_id,
+        rule_code,
+        since,
+        until,
+    )
+
+
+async def history(
+    conn,
+    member_id: uuid.UUID,
+    *,
+    kind: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    before: int | None,
+    limit: int,
+):
+    """A page of the member's postings on their own buckets, newest first."""
+    return await conn.fetch(
+        "SELECT p.posting_id, p.txn_id, p.account, p.amount, p.entry_kind, p.created_at,"
+        " t.rule_code, t.reference, t.reason FROM journal_postings p"
+        " JOIN journal_transactions t USING (txn_id)"
+        " WHERE p.member_id = $1"
+        "   AND ($2::text IS NULL OR p.entry_kind = $2)"
+        "   AND ($3::timestamptz IS NULL OR p.created_at >= $3)"
+        "   AND ($4::timestamptz IS NULL OR p.created_at < $4)"
+        "   AND ($5::bigint IS NULL OR p.posting_id < $5)"
+        " ORDER BY p.posting_id DESC LIMIT $6",
+        member_id,
+        kind,
+        start,
+        end,
+        before,
+        limit,
+    )

@@ -1,0 +1,75 @@
+"""Member accounts: the member's status, flags and balance buckets (the lock of every change)."""
+
+from __future__ import annotations
+
+import uuid
+
+ACCOUNT_COLUMNS = (
+    "member_id, status, status_at, registered, referred_by, sign_up_bonus_paid, first_order_completed,"
+    " referral_paid, last_sign_in_day, streak_days, available, pending, held, debt"
+)
+
+
+async def ensure(conn, member_id: uuid.UUID) -> None:
+    """Create the account row on first sight of a member (any event naming it)."""
+    await conn.execute(
+        "INSERT INTO member_accounts (member_id) VALUES ($1) ON CONFLICT DO NOTHING", member_id
+    )
+
+
+async def get(conn, member_id: uuid.UUID):
+    return await conn.fetchrow(
+        f"SELECT {ACCOUNT_COLUMNS} FROM member_accounts WHERE member_id = $1", member_id
+    )
+
+
+async def lock(conn, member_id: uuid.UUID):
+    """The member's row, locked until the transaction ends; None for an unknown member."""
+    return await conn.fetchrow(
+        f"SELECT {ACCOUNT_COLUMNS} FROM member_accounts WHERE member_id = $1 FOR UPDATE",
+        member_id,
+    )
+
+
+async def lock_many(conn, member_ids: list[uuid.UUID]) -> None:
+    """Lock several members in one order (by id), so two transactions never deadlock."""
+    await conn.execute(
+        "SELECT 1 FROM member_accounts WHERE member_id = ANY($1::uuid[])"
+        " ORDER BY member_id FOR UPDATE",
+        sorted(set(member_ids)),
+    )
+
+
+async def update(conn, member_id: uuid.UUID, **fields) -> None:
+    """Set flags or status (never the buckets: those change only with journal postings)."""
+    assert not {"available", "pending", "held", "debt"} & fields.keys()
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
+    await conn.execute(
+        f"UPDATE member_accounts SET {sets}, updated_at = now() WHERE member_id = $1",
+        member_id,
+        *fields.values(),
+    )
+
+
+async def apply_buckets(conn, member_id: uuid.UUID, available, pending, held, debt):
+    """Add the deltas in one statement; the CHECK constraints refuse any negative bucket."""
+    return await conn.fetchrow(
+        "UPDATE member_accounts SET available = available + $2, pending = pending + $3,"
+        " held = held + $4, debt = debt + $5, updated_at = now()"
+        " WHERE member_id = $1 RETURNING available, pending, held, debt",
+        member_id,
+        available,
+        pending,
+        held,
+        debt,
+    )
+
+
+async def audit(conn, *, actor: str, action: str, member_id, detail: dict) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (actor, action, member_id, detail) VALUES ($1, $2, $3, $4)",
+        actor,
+        action,
+        member_id,
+        detail,
+    )

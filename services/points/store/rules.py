@@ -1,0 +1,96 @@
+"""Earning rules: versioned rows; the version in effect is the newest already effective."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..domain.rules import EarningRule, StreakBonus
+
+RULE_COLUMNS = (
+    "rule_code, version, kind, points, daily_cap, period_cap, period_days, streak_bonus,"
+    " merchant_funded, enabled, effective_at"
+)
+
+
+def to_rule(row) -> EarningRule:
+    return EarningRule(
+        rule_code=row["rule_code"],
+        kind=row["kind"],
+        version=row["version"],
+        points=row["points"],
+        daily_cap=row["daily_cap"],
+        period_cap=row["period_cap"],
+        period_days=row["period_days"],
+        streak_bonus=tuple(StreakBonus(b["day"], b["bonus"]) for b in row["streak_bonus"]),
+        merchant_funded=row["merchant_funded"],
+        enabled=row["enabled"],
+        effective_at=row["effective_at"],
+    )
+
+
+async def current(conn, rule_code: str, now: dt.datetime) -> EarningRule | None:
+    row = await conn.fetchrow(
+        f"SELECT {RULE_COLUMNS} FROM earning_rules WHERE rule_code = $1 AND effective_at <= $2"
+        " ORDER BY version DESC LIMIT 1",
+        rule_code,
+        now,
+    )
+    return to_rule(row) if row else None
+
+
+async def version(conn, rule_code: str, number: int) -> EarningRule | None:
+    row = await conn.fetchrow(
+        f"SELECT {RULE_COLUMNS} FROM earning_rules WHERE rule_code = $1 AND version = $2",
+        rule_code,
+        number,
+    )
+    return to_rule(row) if row else None
+
+
+async def latest(conn, rule_code: str) -> EarningRule | None:
+    """The newest version, effective or not (the next version is numbered after it)."""
+    row = await conn.fetchrow(
+        f"SELECT {RULE_COLUMNS} FROM earning_rules WHERE rule_code = $1"
+        " ORDER BY version DESC LIMIT 1",
+        rule_code,
+    )
+    return to_rule(row) if row else None
+
+
+async def lock_code(conn, rule_code: str) -> None:
+    """Serialise versioning of one rule code, so two changes never take the same number."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('points:rule:' || $1))", rule_code)
+
+
+async def insert(conn, rule: EarningRule, author: str) -> EarningRule:
+    row = await conn.fetchrow(
+        "INSERT INTO earning_rules (rule_code, version, kind, points, daily_cap, period_cap,"
+        " period_days, streak_bonus, merchant_funded, enabled, effective_at, author)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {RULE_COLUMNS}",
+        rule.rule_code,
+        rule.version,
+        rule.kind,
+        rule.points,
+        rule.daily_cap,
+        rule.period_cap,
+        rule.period_days,
+        [{"day": b.day, "bonus": b.bonus} for b in rule.streak_bonus],
+        rule.merchant_funded,
+        rule.enabled,
+        rule.effective_at,
+        author,
+    )
+    return to_rule(row)
+
+
+async def list_current(conn, now: dt.datetime, after: str | None, limit: int):
+    """The version in effect of every rule code, by code; rules not yet effective are left out."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (rule_code) {RULE_COLUMNS} FROM earning_rules"
+        " WHERE effective_at <= $1 AND ($2::text IS NULL OR rule_code > $2)"
+        " ORDER BY rule_code, version DESC LIMIT $3",
+        now,
+        after,
+        limit,
+    )
+    return [to_rule(r) for r in rows]

@@ -1,0 +1,41 @@
+"""The local projection of members' subscriptions (for the rebate multiplier)."""
+
+from __future__ import annotations
+
+import uuid
+
+
+async def lock(conn, subscription_id: str):
+    """The projected subscription, with every event of it serialised (even the first)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('points:subscription:' || $1))", subscription_id
+    )
+    return await conn.fetchrow(
+        "SELECT subscription_id, member_id, state, multiplier FROM subscriptions"
+        " WHERE subscription_id = $1 FOR UPDATE",
+        subscription_id,
+    )
+
+
+async def upsert(conn, *, subscription_id, member_id, state, multiplier, period_end) -> None:
+    await conn.execute(
+        "INSERT INTO subscriptions (subscription_id, member_id, state, multiplier, period_end)"
+        " VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (subscription_id) DO UPDATE SET state = EXCLUDED.state,"
+        " multiplier = CASE WHEN EXCLUDED.multiplier > 0 THEN EXCLUDED.multiplier"
+        "                   ELSE subscriptions.multiplier END,"
+        " period_end = coalesce(EXCLUDED.period_end, subscriptions.period_end),"
+        " updated_at = now()",
+        subscription_id,
+        member_id,
+        state,
+        multiplier,
+        period_end,
+    )
+
+
+async def states(conn, member_id: uuid.UUID) -> list[tuple[str, int]]:
+    rows = await conn.fetch(
+        "SELECT state, multiplier FROM subscriptions WHERE member_id = $1", member_id
+    )
+    return [(r["state"], r["multiplier"]) for r in rows]
