@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -26,9 +27,20 @@ class Consumer:
     """Consumes `<svc>.<purpose>`; handlers map an event type to its effect.
 
     Per message, one transaction records `(consumer, event_id)` and applies the effect, then the
-    message is acked. A handler error requeues it; past the delivery limit the broker moves it to
-    the dead-letter queue. A message that is no CloudEvent at all is dead-lettered at once.
+    message is acked. A handler error requeues it after a short pause; past the delivery limit the
+    broker moves it to the dead-letter queue. A message that is no CloudEvent at all is
+    dead-lettered at once.
+
+    Quorum queues (RabbitMQ 3.10) count returns in the `x-delivery-count` header: absent on the
+    first delivery, n on the (n+1)th. A message is dead-lettered when a return would take the count
+    past `x-delivery-limit`, so it is tried `delivery_limit + 1` times and the try that sees
+    `x-delivery-count == delivery_limit` is its last.
     """
+
+    # Pause before a failed message goes back: a brief database blip should not burn every
+    # delivery in a few milliseconds. Doubles per try; short, because it holds a prefetch slot.
+    RETRY_BASE_SECONDS = 0.05
+    RETRY_MAX_SECONDS = 1.0
 
     def __init__(
         self,
@@ -54,6 +66,7 @@ class Consumer:
         self._queue = None
         self._tag = None
         self._inflight: set[asyncio.Task] = set()
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         channel = self._channel = await self.connection.channel()
@@ -80,12 +93,19 @@ class Consumer:
 
     async def stop(self) -> None:
         """Stop taking deliveries, let in-flight ones finish, close."""
+        self._stopping.set()  # failed messages go back now, without their pause
         if self._queue is not None and self._tag is not None:
-            await self._queue.cancel(self._tag)
+            try:
+                await self._queue.cancel(self._tag)
+            except Exception as exc:  # broker away: closing the channel returns what is unacked
+                log.warning("consumer_cancel_failed", consumer=self.name, error=type(exc).__name__)
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         if self._channel is not None:
-            await self._channel.close()
+            try:
+                await self._channel.close()
+            except Exception as exc:
+                log.warning("consumer_close_failed", consumer=self.name, error=type(exc).__name__)
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -101,25 +121,56 @@ class Consumer:
         except ValueError as exc:
             log.error("event_malformed", consumer=self.name, error=str(exc))
             metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
-            await message.reject(requeue=False)
+            await self._settle(message.reject(requeue=False), "reject")
             return
         logging.bind(event_id=envelope.id, event_type=envelope.type)
         handler = self.handlers.get(envelope.type)
         try:
             applied = await self.apply(envelope, handler)
         except Exception:
+            returns = self._returns(message)
+            last = returns >= self.delivery_limit
             metrics.EVENTS_FAILED.labels(self.name).inc()
-            attempts = int((message.headers or {}).get("x-delivery-count", 0)) + 1
-            log.exception("event_failed", consumer=self.name, attempt=attempts)
-            if attempts >= self.delivery_limit:
+            log.exception(
+                "event_failed",
+                consumer=self.name,
+                attempt=returns + 1,
+                attempts=self.delivery_limit + 1,
+                dead_letter=last,
+            )
+            if last:
                 metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
-            await message.nack(requeue=True)
+            else:
+                await self._pause(returns)
+            # Requeued, the broker counts the return and dead-letters past the limit.
+            await self._settle(message.nack(requeue=True), "nack")
             return
         if applied:
             metrics.EVENTS_CONSUMED.labels(self.name, envelope.type).inc()
         else:
             metrics.EVENTS_DUPLICATE.labels(self.name).inc()
-        await message.ack()
+        await self._settle(message.ack(), "ack")
+
+    @staticmethod
+    def _returns(message) -> int:
+        """How often the broker has had this message back (quorum queues' x-delivery-count)."""
+        try:
+            return int((message.headers or {}).get("x-delivery-count") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    async def _pause(self, returns: int) -> None:
+        delay = min(self.RETRY_MAX_SECONDS, self.RETRY_BASE_SECONDS * 2**returns)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _settle(self, settling: Awaitable, what: str) -> None:
+        """Ack, nack or reject; a lost channel means the broker redelivers, and the inbox has
+        already recorded anything that was applied, so this is a duplicate later, not a loss."""
+        try:
+            await settling
+        except Exception as exc:
+            log.warning("event_settle_lost", consumer=self.name, op=what, error=type(exc).__name__)
 
     async def apply(self, envelope: events.Envelope, handler: Handler | None) -> bool:
         """Record and apply in one transaction; False when the event was already applied."""
