@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 _WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _CHECK = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+# ASCII only: `\d` would also take other scripts' digits, and the same number written in them
+# would hash differently and verify a second account.
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 
 
 def check_character(first17: str) -> str:
@@ -15,12 +18,13 @@ def check_character(first17: str) -> str:
 
 
 def normalize(raw: str) -> str:
-    return raw.strip().upper()
+    """Full-width digits and X (as a Chinese IME types them) become ASCII; case and spaces go."""
+    return unicodedata.normalize("NFKC", raw).strip().upper()
 
 
 def problem(number: str) -> str | None:
     """Why `number` is not a valid resident ID number, or None when it is."""
-    if not _SHAPE.match(number):
+    if not _SHAPE.fullmatch(number):
         return "must be 17 digits followed by a digit or X"
     try:
         dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
