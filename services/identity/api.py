@@ -359,14 +359,14 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         auth.require_scope(SCOPE_ADMIN)
         v = Violations()
         v.check(
-            bool(_CLIENT_ID.match(request.client_id)),
+            bool(_CLIENT_ID.fullmatch(request.client_id)),
             "client_id",
             "3-63 characters: lower-case letters, digits, '-'",
         )
         kind = _CLIENT_KINDS.get(request.kind)
         v.check(kind is not None, "kind", "required: operator or service")
         for i, scope in enumerate(request.scopes):
-            v.check(bool(_SCOPE.match(scope)), f"scopes[{i}]", "must look like 'points:grant'")
+            v.check(bool(_SCOPE.fullmatch(scope)), f"scopes[{i}]", "must look like 'points:grant'")
         for i, role in enumerate(request.roles):
             _text(v, f"roles[{i}]", role, maximum=64)
         _text(v, "display_name", request.display_name, maximum=128, required=False)

@@ -63,7 +63,7 @@ def birthday_problem(value: str, today: dt.date) -> str | None:
 
 
 def tag_problem(tag: str) -> str | None:
-    if not TAG.match(tag):
+    if not TAG.fullmatch(tag):
         return "lower-case letters, digits and _:.- only, 1 to 64 characters"
     return None
 
