@@ -12,6 +12,8 @@ CHANNELS = {"app", "web", "mini_program", "store_desk", "bulk_import"}
 GENDERS = {"", "female", "male", "other"}
 PROVIDERS = {"wechat", "qq", "alipay", "apple"}
 TAG = re.compile(r"^[a-z0-9][a-z0-9_:.-]{0,63}$")
+# fromisoformat alone also takes 19900307 and 1990-W10-3; the contract is YYYY-MM-DD.
+BIRTHDAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_TAGS = 64
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 NICKNAME_MAX = 64
@@ -53,6 +55,8 @@ def password_problem(password: str) -> str | None:
 def birthday_problem(value: str, today: dt.date) -> str | None:
     if not value:
         return None
+    if not BIRTHDAY.fullmatch(value):
+        return "must be a date YYYY-MM-DD"
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
