@@ -434,24 +434,31 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         member_id = _member_id(request.member_id)
         auth.require_member_or_scope(str(member_id), SCOPE_WRITE)
         v = Violations()
-        paths = [p.removeprefix("profile.") for p in request.update_mask.paths] or list(
-            _PROFILE_FIELDS
-        )
+        p = request.profile
+        mask = [path.removeprefix("profile.") for path in request.update_mask.paths]
+        if not mask:  # no mask: the fields the request sets (AIP-134)
+            paths = [field for field in _PROFILE_FIELDS if getattr(p, field)]
+        elif mask == ["*"]:  # full replacement: fields left empty are cleared
+            paths = list(_PROFILE_FIELDS)
+        else:
+            paths = mask
         for path in paths:
             v.check(path in _PROFILE_FIELDS, "update_mask", f"unknown field '{path}'")
-        self._check_profile(v, request.profile, set(paths))
+        self._check_profile(v, p, set(paths))
         v.raise_if_any()
-        p = request.profile
         values = {
             "nickname": p.nickname.strip(),
             "gender": _GENDERS.get(p.gender, ""),
             "birthday": dt.date.fromisoformat(p.birthday) if p.birthday else None,
             "region": p.region.strip(),
         }
-        changes = {path: values[path] for path in dict.fromkeys(paths)}
+        wanted = {path: values[path] for path in dict.fromkeys(paths)}
 
         async def work(conn):
-            await self._open_member(conn, member_id)
+            row = await self._open_member(conn, member_id)
+            changes = {field: value for field, value in wanted.items() if row[field] != value}
+            if not changes:  # nothing changed: nothing is written or published
+                return pb.UpdateProfileResponse(member=self._to_proto(row))
             await store.update_profile(conn, member_id, changes)
             await self._audit(conn, "member.update_profile", member_id, fields=list(changes))
             await self.outbox.add(
