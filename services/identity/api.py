@@ -608,7 +608,8 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         else:
             auth.require_scope(SCOPE_ADMIN)
         v = Violations()
-        _text(v, "reason", request.reason, maximum=256, required=target == rules.FROZEN)
+        # Freeze and unfreeze need a reason for the audit trail; closing is the member's own call.
+        _text(v, "reason", request.reason, maximum=256, required=target != rules.CLOSED)
         v.raise_if_any()
 
         async def work(conn):
