@@ -87,11 +87,18 @@ class Relay:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in flight, then stop; past `timeout` the batch is abandoned (its
+        transaction rolls back and another replica or the next start publishes the rows)."""
         self._stopping.set()
         self._wake.set()
         if self._task:
-            await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
 
     async def _connect(self) -> None:
         # Confirms + mandatory + on_return_raises: a message no queue takes is an error.
@@ -103,12 +110,18 @@ class Relay:
 
     async def _listen(self) -> asyncpg.Connection:
         conn = await self.pool.acquire()
-        await conn.add_listener("outbox", self._notified)
+        try:
+            await conn.add_listener("outbox", self._notified)
+        except BaseException:
+            await self._unlisten(conn)
+            raise
         return conn
 
     async def _unlisten(self, conn: asyncpg.Connection) -> None:
+        # The connection goes back to the pool even when UNLISTEN fails (it may be dead).
         with contextlib.suppress(Exception):
             await conn.remove_listener("outbox", self._notified)
+        with contextlib.suppress(Exception):
             await self.pool.release(conn)
 
     async def _run(self) -> None:
@@ -117,7 +130,10 @@ class Relay:
             try:
                 if self._exchange is None:
                     await self._connect()
-                if listener is None or listener.is_closed():
+                if listener is not None and not _alive(listener):
+                    await self._unlisten(listener)
+                    listener = None
+                if listener is None:
                     listener = await self._listen()
                 published = await self.publish_batch()
                 metrics.OUTBOX_LAG.set(await self._lag())
@@ -125,9 +141,6 @@ class Relay:
                     continue  # more is waiting: do not sleep
             except Exception as exc:  # broker or database trouble: keep the relay alive, retry
                 log.warning("relay_retry", error=type(exc).__name__, detail=str(exc)[:200])
-                if listener is not None:
-                    await self._unlisten(listener)
-                    listener = None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             self._wake.clear()
@@ -142,7 +155,14 @@ class Relay:
         return float(oldest or 0)
 
     async def publish_batch(self) -> int:
-        """Claim, publish and mark one batch in one transaction; returns how many were sent."""
+        """Claim, publish and mark one batch in one transaction; returns how many were sent.
+
+        Confirmed rows are marked even when the connection drops mid-batch: only the rows whose
+        confirm never came stay unpublished (sent again later: at least once), and the
+        connection error is raised after the commit. A row the broker could not route or
+        refused is an error: it keeps `published_at` NULL, records `last_error` and backs off.
+        """
+        trouble: BaseException | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM, self.batch)
             if not rows:
@@ -155,20 +175,33 @@ class Relay:
             for row, result in zip(rows, results, strict=True):
                 if result is None:
                     done.append(row["id"])
-                elif isinstance(result, aiormq.exceptions.DeliveryError):
-                    await conn.execute(_MARK_FAILED, row["id"], "unroutable or nacked")
+                elif isinstance(result, aiormq.exceptions.DeliveryError | _Unroutable):
+                    reason = (
+                        "nacked by the broker"
+                        if type(result) is aiormq.exceptions.DeliveryError
+                        else "unroutable: no queue is bound for this routing key"
+                    )
+                    await conn.execute(_MARK_FAILED, row["id"], reason)
                     metrics.EVENTS_PUBLISH_FAILED.labels(row["event_type"]).inc()
                     log.error(
-                        "event_unroutable", event_type=row["event_type"], event_id=str(row["id"])
+                        "event_not_published",
+                        event_type=row["event_type"],
+                        event_id=str(row["id"]),
+                        reason=reason,
                     )
-                else:
-                    raise result  # connection trouble: roll back, nothing is marked
+                elif trouble is None:
+                    trouble = result  # connection trouble: this row's outcome is unknown
             await conn.execute(_MARK_PUBLISHED, done)
-            for row in rows:
-                if row["id"] in done:
-                    metrics.EVENTS_PUBLISHED.labels(row["event_type"]).inc()
-            log.debug("relay_batch", count=len(done), seconds=time.perf_counter() - started)
-            return len(done)
+        for row in rows:
+            if row["id"] in done:
+                metrics.EVENTS_PUBLISHED.labels(row["event_type"]).inc()
+        log.debug("relay_batch", count=len(done), seconds=time.perf_counter() - started)
+        if trouble is not None:
+            if not isinstance(trouble, Exception):
+                # A publish cancelled by its connection closing, not this task being cancelled.
+                raise ConnectionError("publish cancelled: the broker connection closed")
+            raise trouble
+        return len(done)
 
     async def _publish(self, row) -> None:
         message = events.to_amqp(
@@ -180,6 +213,21 @@ class Relay:
             time=row["created_at"],
             traceparent=row["traceparent"],
         )
-        await self._exchange.publish(
+        confirmation = await self._exchange.publish(
             message, routing_key=row["event_type"], mandatory=True, timeout=10
         )
+        # Only a Basic.Ack means "queued"; a returned message (were on_return_raises lost on a
+        # channel restore) must not be marked published.
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise _Unroutable(row["event_type"])
+
+
+def _alive(conn: asyncpg.Connection) -> bool:
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool has already taken the dead connection back
+        return False
+
+
+class _Unroutable(Exception):
+    """The broker handed the message back: no queue is bound for its routing key."""
