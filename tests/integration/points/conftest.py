@@ -145,9 +145,11 @@ def publish(amqp):
     names = servers.broker_settings()
 
     async def send(type_: str, subject: str, payload, event_id: str | None = None) -> str:
-        exchange = names["commerce_exchange"] if type_.startswith("commerce.") else names[
-            "events_exchange"
-        ]
+        exchange = (
+            names["commerce_exchange"]
+            if type_.startswith("commerce.")
+            else names["events_exchange"]
+        )
         return await bus.publish(amqp, exchange, type_, subject, payload, event_id=event_id)
 
     return send

@@ -141,9 +141,7 @@ async def test_rebate_pending_until_completed_and_cancel_before_completion(
     b = await balance(member)
     assert (b.available, b.pending) == (0, 173)
     await publish(COMPLETED, "o-a", completed("o-a", member))
-    await publish(
-        CANCELLED, "o-b", commerce.OrderCancelled(order_id="o-b", member_id=member)
-    )
+    await publish(CANCELLED, "o-b", commerce.OrderCancelled(order_id="o-b", member_id=member))
     await consumed(COMPLETED)
     await consumed(CANCELLED)
     b = await balance(member)
@@ -332,10 +330,10 @@ async def test_reviews_earn_once_per_review_within_the_daily_cap(
 async def test_frozen_member_cannot_earn_or_spend_until_unfrozen(
     points, points_app, operator, new_member, fund, balance, publish, consumed
 ):
-    from tests.support.grpc_errors import details
-
     import grpc
     import pytest
+
+    from tests.support.grpc_errors import details
 
     member = await new_member()
     await fund(member, 100)

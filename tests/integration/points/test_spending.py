@@ -37,7 +37,9 @@ async def outcome(call):
         return exc
 
 
-async def test_100_concurrent_redeems_against_50_points(points, points_app, operator, new_member, fund, balance):
+async def test_100_concurrent_redeems_against_50_points(
+    points, points_app, operator, new_member, fund, balance
+):
     member = await new_member()
     await fund(member, 50)
     results = await asyncio.gather(
@@ -204,7 +206,11 @@ async def test_release_returns_points_to_their_lots(
     hold = (
         await points.ReserveHold(
             pb.ReserveHoldRequest(
-                request_id=uid(), member_id=member, order_id="o", points=60, order_amount_minor=20_000
+                request_id=uid(),
+                member_id=member,
+                order_id="o",
+                points=60,
+                order_amount_minor=20_000,
             ),
             metadata=operator,
         )
@@ -236,13 +242,22 @@ async def test_hold_timeout_job_releases_expired_holds_once(
     hold = (
         await points.ReserveHold(
             pb.ReserveHoldRequest(
-                request_id=uid(), member_id=member, order_id="o", points=40, order_amount_minor=10_000
+                request_id=uid(),
+                member_id=member,
+                order_id="o",
+                points=40,
+                order_amount_minor=10_000,
             ),
             metadata=operator,
         )
     ).hold
     ledger = points_app.ledger
-    assert await jobs.release_timed_out_holds(ledger, points_app.pool, clock() + dt.timedelta(minutes=29)) == 0
+    assert (
+        await jobs.release_timed_out_holds(
+            ledger, points_app.pool, clock() + dt.timedelta(minutes=29)
+        )
+        == 0
+    )
     later = clock() + dt.timedelta(minutes=31)
     assert await jobs.release_timed_out_holds(ledger, points_app.pool, later) == 1
     assert await jobs.release_timed_out_holds(ledger, points_app.pool, later) == 0
