@@ -97,7 +97,7 @@ def from_amqp(message: aio_pika.abc.AbstractIncomingMessage) -> Envelope:
         headers=headers, content_type=message.content_type, body=message.body
     )
     try:
-        event = ce_rabbitmq.from_rabbitmq(wire, _FORMAT, CloudEvent)
+        event = ce_rabbitmq.from_rabbitmq(wire, _FORMAT, _received_event)
     except Exception as exc:  # the SDK raises several types for malformed input
         raise ValueError(f"not a CloudEvent: {exc}") from exc
     data = event.get_data()
@@ -116,6 +116,16 @@ def from_amqp(message: aio_pika.abc.AbstractIncomingMessage) -> Envelope:
         time=event.get_time(),
         data=data or {},
     )
+
+
+def _received_event(attributes: dict, data) -> CloudEvent:
+    """A CloudEvent as received: the SDK would invent a random `id` and assume `specversion`
+    when they are missing, and a fresh id on every redelivery defeats the inbox (the effect
+    would apply once per delivery). Such a message is malformed."""
+    missing = [name for name in ("id", "specversion") if not attributes.get(name)]
+    if missing:
+        raise ValueError(f"missing required attribute(s): {', '.join(missing)}")
+    return CloudEvent(attributes=attributes, data=data)
 
 
 async def declare_exchanges(channel: aio_pika.abc.AbstractChannel, *names: str):

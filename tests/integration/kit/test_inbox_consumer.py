@@ -312,3 +312,19 @@ async def test_every_event_applied_once_through_dropped_connections(kit_db, amqp
             made.amqp = amqp
             await made.close()
             await connection.close()
+
+
+async def test_event_without_an_id_is_dead_lettered_not_applied_per_delivery(harness):
+    """Without ce-id the SDK would make up a new id per delivery, and the inbox could not tell
+    a redelivery from a new event."""
+    paid = harness.type_("order.paid")
+    await harness.start({paid: harness.recording()})
+    message = events.to_amqp(event_id="x", type_=paid, source="/s", subject="o", data={})
+    del message.headers["ce-id"]
+    channel = await harness.amqp.channel(publisher_confirms=True)
+    (exchange,) = await events.declare_exchanges(channel, BROKER["commerce_exchange"])
+    for _ in range(2):
+        await exchange.publish(message, routing_key=paid)
+    await channel.close()
+    assert len(await harness.dead_letters(2)) == 2
+    assert harness.calls == []
