@@ -1,0 +1,160 @@
+"""Linked external accounts: one subject one member, audited link and unlink, events."""
+
+from __future__ import annotations
+
+import grpc
+
+from loyalty.identity.v1 import identity_service_pb2 as pb
+from loyalty.identity.v1 import resources_pb2 as res
+
+from .helpers import LINKED, UNLINKED, fails, outbox_types, register, rid, snapshot
+
+
+def link(member, provider="wechat", subject="wx-openid-1", request_id=None):
+    return pb.LinkAccountRequest(
+        request_id=request_id or rid(),
+        member_id=member.member_id,
+        provider=provider,
+        subject=subject,
+    )
+
+
+def unlink(member, provider="wechat"):
+    return pb.UnlinkAccountRequest(request_id=rid(), member_id=member.member_id, provider=provider)
+
+
+async def linked_in_db(identity_app, member) -> list[tuple[str, str]]:
+    rows = await identity_app.pool.fetch(
+        "SELECT provider, subject FROM linked_accounts WHERE member_id = $1 ORDER BY provider",
+        member.uuid,
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_link_stores_audits_and_publishes_without_the_subject(identity, identity_app, tap):
+    member = await register(identity)
+    response = await identity.LinkAccount(link(member), metadata=member.auth)
+    assert [(a.provider, a.subject) for a in response.member.linked_accounts] == [
+        ("wechat", "wx-openid-1")
+    ]
+    assert await linked_in_db(identity_app, member) == [("wechat", "wx-openid-1")]
+    (event,) = await tap.wait_for(LINKED, member.member_id)
+    assert event.data["provider"] == "wechat"
+    assert "wx-openid-1" not in repr(event.data)  # events carry no external subject
+    audit = await identity_app.pool.fetchrow(
+        "SELECT actor, detail FROM audit_log WHERE action = 'member.link' AND member_id = $1",
+        member.uuid,
+    )
+    assert audit["actor"] == f"member:{member.member_id}"
+    assert audit["detail"] == {"provider": "wechat"}
+
+
+async def test_subject_of_another_member_is_account_already_linked(identity, identity_app):
+    owner, other = await register(identity), await register(identity)
+    await identity.LinkAccount(link(owner), metadata=owner.auth)
+    before = await snapshot(identity_app.pool)
+    await fails(
+        identity.LinkAccount(link(other), metadata=other.auth),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "ACCOUNT_ALREADY_LINKED",
+    )
+    assert await snapshot(identity_app.pool) == before
+    # The same subject at another provider is another identity.
+    await identity.LinkAccount(link(other, provider="qq"), metadata=other.auth)
+    assert await linked_in_db(identity_app, other) == [("qq", "wx-openid-1")]
+
+
+async def test_second_account_of_a_provider_is_provider_already_linked(identity, identity_app):
+    member = await register(identity)
+    await identity.LinkAccount(link(member), metadata=member.auth)
+    before = await snapshot(identity_app.pool)
+    await fails(
+        identity.LinkAccount(link(member, subject="wx-openid-2"), metadata=member.auth),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "PROVIDER_ALREADY_LINKED",
+    )
+    assert await snapshot(identity_app.pool) == before
+
+
+async def test_unlink_removes_audits_and_publishes(identity, identity_app, tap):
+    member = await register(identity)
+    await identity.LinkAccount(link(member), metadata=member.auth)
+    await identity.LinkAccount(link(member, "qq", "qq-1"), metadata=member.auth)
+    response = await identity.UnlinkAccount(unlink(member), metadata=member.auth)
+    assert [a.provider for a in response.member.linked_accounts] == ["qq"]
+    assert await linked_in_db(identity_app, member) == [("qq", "qq-1")]
+    (event,) = await tap.wait_for(UNLINKED, member.member_id)
+    assert event.data["provider"] == "wechat"
+    assert (
+        await identity_app.pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'member.unlink' AND member_id = $1",
+            member.uuid,
+        )
+        == 1
+    )
+    # Once unlinked, the subject is free for another member.
+    other = await register(identity)
+    await identity.LinkAccount(link(other), metadata=other.auth)
+
+
+async def test_unlinking_a_provider_that_is_not_linked_is_not_found(identity, identity_app):
+    member = await register(identity)
+    await identity.LinkAccount(link(member, "qq", "qq-1"), metadata=member.auth)
+    before = await snapshot(identity_app.pool)
+    await fails(
+        identity.UnlinkAccount(unlink(member, "wechat"), metadata=member.auth),
+        grpc.StatusCode.NOT_FOUND,
+        "LINKED_ACCOUNT_NOT_FOUND",
+    )
+    assert await snapshot(identity_app.pool) == before
+    assert UNLINKED not in await outbox_types(identity_app.pool, member.member_id)
+
+
+async def test_the_last_sign_in_method_cannot_be_unlinked(identity, identity_app, mint):
+    desk = mint("desk-1", "operator", ["identity:write"])
+    registered = await identity.RegisterMember(
+        pb.RegisterMemberRequest(
+            request_id=rid(), phone="13700000003", channel=res.REGISTRATION_CHANNEL_STORE_DESK
+        ),
+        metadata=desk,
+    )
+    member_id = registered.member.member_id
+    await identity.LinkAccount(
+        pb.LinkAccountRequest(
+            request_id=rid(), member_id=member_id, provider="wechat", subject="wx-desk"
+        ),
+        metadata=desk,
+    )
+    before = await snapshot(identity_app.pool)
+    await fails(
+        identity.UnlinkAccount(
+            pb.UnlinkAccountRequest(request_id=rid(), member_id=member_id, provider="wechat"),
+            metadata=desk,
+        ),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "LAST_SIGN_IN_METHOD",
+    )
+    assert await snapshot(identity_app.pool) == before
+
+
+async def test_bad_link_input_is_invalid_and_changes_nothing(identity, identity_app):
+    member = await register(identity)
+    before = await snapshot(identity_app.pool)
+    cases = [
+        (link(member, provider="myspace"), ["provider"]),
+        (link(member, provider=""), ["provider"]),
+        (link(member, subject=""), ["subject"]),
+        (link(member, subject="s" * 1000), ["subject"]),
+    ]
+    for request, fields in cases:
+        await fails(
+            identity.LinkAccount(request, metadata=member.auth),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            fields=fields,
+        )
+    await fails(
+        identity.UnlinkAccount(unlink(member, "myspace"), metadata=member.auth),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        fields=["provider"],
+    )
+    assert await snapshot(identity_app.pool) == before
