@@ -541,7 +541,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             except store.Conflict as exc:
                 if exc.constraint == "linked_accounts_pkey":
                     raise errors.already_exists(
-                        "ACCOUNT_ALREADY_LINKED", "this external account belongs to a member"
+                        "ACCOUNT_ALREADY_LINKED", "this external account is linked already"
                     ) from exc
                 raise errors.failed_precondition(
                     "PROVIDER_ALREADY_LINKED", "the member already linked this provider"

@@ -67,7 +67,7 @@ class KeySet:
         self.ttl = ttl
         self.min_refresh = min_refresh
         self._keys: dict[str, object] = {}
-        self._fetched = 0.0
+        self._fetched = float("-inf")  # never fetched: the first miss always fetches
         self._lock = asyncio.Lock()
 
     def load(self, jwks: dict) -> None:

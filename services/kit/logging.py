@@ -33,7 +33,10 @@ SENSITIVE_KEYS = frozenset(
 _PATTERNS = [
     re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"),  # JWT
     re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),  # e-mail
-    re.compile(r"(?<!\d)\+?\d{11,19}[\dXx]?(?!\d)"),  # phone, ID or card number
+    # ID or card number: 11-19 digits standing alone (not a group inside a UUID or a word)
+    re.compile(r"(?<![\w-])\+?\d{11,19}[\dXx]?(?![\w-])"),
+    # phone numbers as people write them: +86 138 1234 5678, 138-1234-5678
+    re.compile(r"(?<![\w-])(?:\+\d{1,3}[ -]?)?1\d{2}[ -]\d{4}[ -]\d{4}(?![\w-])"),
     re.compile(r"(?i)(amqps?|postgres(?:ql)?)://[^@\s]*@"),  # URL credentials
 ]
 
@@ -44,14 +47,16 @@ def _mask(value: str) -> str:
     return value
 
 
+def _sensitive(key) -> bool:
+    """`refreshToken` (proto3 JSON) and `refresh_token` name the same secret."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", str(key)).lower() in SENSITIVE_KEYS
+
+
 def _scrub(value):
     if isinstance(value, str):
         return _mask(value)
     if isinstance(value, dict):
-        return {
-            k: "[redacted]" if str(k).lower() in SENSITIVE_KEYS else _scrub(v)
-            for k, v in value.items()
-        }
+        return {k: "[redacted]" if _sensitive(k) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
