@@ -5,20 +5,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import glob
+import itertools
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
 import time
 import uuid
 from urllib.parse import urlsplit
 
+import aio_pika
+import aiohttp
 import grpc
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc as pb_grpc
 from loyalty.points.v1 import resources_pb2 as res
 from services.identity.app import IdentityApp
+from services.kit import db, events
 from services.points.app import PointsApp
 from services.points.config import load as load_points
 from services.points.store import members as member_store
@@ -30,6 +36,7 @@ from tests.support import servers
 CLIENTS = 16
 SECONDS = 10.0
 MEMBERS = 500
+REPLICAS = int(os.environ.get("BENCH_REPLICAS", "2"))
 SCOPES = ["points:read", "points:grant", "points:spend", "points:adjust", "points:admin"]
 
 
@@ -132,6 +139,61 @@ async def open_loop(make_call, rate: float, seconds: float) -> tuple[dict, int]:
     return summary(latencies, clock.seconds), errors
 
 
+class RoundRobin:
+    """Spreads calls over the replicas' stubs, as a load balancer would."""
+
+    def __init__(self, stubs) -> None:
+        self._stubs = itertools.cycle(stubs)
+
+    def __getattr__(self, name):
+        return getattr(next(self._stubs), name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def start_replica(settings, index: int):
+    """`python -m services.points serve` with the bench's settings; waits for /readyz."""
+    grpc_port, ops_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "POINTS_DATABASE_URL": settings.dsn(),
+        "POINTS_GRPC_PORT": str(grpc_port),
+        "POINTS_OPS_PORT": str(ops_port),
+        "POINTS_POOL_MAX": "20",
+        "LOYALTY_LOG_LEVEL": "WARNING",
+        "LOYALTY_AMQP_URL": servers.AMQP_URL,
+        "LOYALTY_JWKS_URL": settings.jwks_url,
+        "LOYALTY_EVENTS_EXCHANGE": settings.events_exchange,
+        "LOYALTY_COMMERCE_EXCHANGE": settings.commerce_exchange,
+        "LOYALTY_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
+        "LOYALTY_QUEUE_PREFIX": settings.queue_prefix,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.points",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(f"http://127.0.0.1:{ops_port}/readyz") as response:
+                    if response.status == 200:
+                        return process, grpc_port
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"points replica {index} did not become ready")
+
+
 async def main() -> None:
     identity = IdentityApp(identity_settings())
     await servers.fresh_database(identity.settings.dsn())
@@ -143,16 +205,19 @@ async def main() -> None:
         grpc_port=0,
         ops_port=0,
         jwks_url=f"http://127.0.0.1:{identity.ops_port}/.well-known/jwks.json",
-        pool_max=20,
         **servers.broker_settings(),
     )
     await servers.fresh_database(settings.dsn())
     app = PointsApp(settings)
     await app.migrate()
-    await app.start(consume=False, schedule=False)
+    pool = await db.create_pool(settings.dsn(), 1, 4)
+    # The service runs as its own processes (replicas), as in production: the load generator
+    # here must not share an event loop with the server it measures.
+    replicas = [await start_replica(settings, i) for i in range(REPLICAS)]
+    amqp = await aio_pika.connect_robust(servers.AMQP_URL)
     # Events must be routable for the relay: a queue of ours takes them and is deleted after.
-    channel = await app.amqp.channel()
-    exchange = await channel.declare_exchange(settings.events_exchange, "topic", durable=True)
+    channel = await amqp.channel()
+    (exchange,) = await events.declare_exchanges(channel, settings.events_exchange)
     sink = await channel.declare_queue(f"bench.{servers.RUN}.points", auto_delete=False)
     await sink.bind(exchange, routing_key="#")
 
@@ -161,14 +226,15 @@ async def main() -> None:
     )
     meta = (("authorization", f"Bearer {token}"),)
     members = [uuid.uuid4() for _ in range(MEMBERS)]
-    async with app.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         for member in members:
             await member_store.ensure(conn, member)
             await member_store.update(
                 conn, member, registered=True, sign_up_bonus_paid=True, status="active"
             )
-    grpc_channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}")
-    stub = pb_grpc.PointsServiceStub(grpc_channel)
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _, port in replicas]
+    stubs = [pb_grpc.PointsServiceStub(c) for c in channels]
+    stub = RoundRobin(stubs)
     await stub.UpsertEarningRule(
         pb.UpsertEarningRuleRequest(
             request_id=str(uuid.uuid4()),
@@ -240,8 +306,9 @@ async def main() -> None:
         earn_70, earn_70_errors = await open_loop(earn, target, SECONDS)
         pairs, pair_errors = await closed_loop(reserve_capture, CLIENTS, SECONDS)
         hot_run, hot_errors = await closed_loop(hot_member, 32, SECONDS)
-        discrepancies = await reconcile.snapshot(app.pool)
+        discrepancies = await reconcile.snapshot(pool)
         results = {
+            "replicas": REPLICAS,
             "pgbench_simple_update": baseline,
             "earn_max": {**earn_max, "errors": earn_errors, "clients": CLIENTS},
             "earn_at_70_percent": {
@@ -262,10 +329,17 @@ async def main() -> None:
             "reconciliation_discrepancies": {k: len(v) for k, v in discrepancies.items()},
         }
     finally:
-        await grpc_channel.close()
+        for c in channels:
+            await c.close()
+        for process, _ in replicas:
+            process.terminate()
+            await process.wait()
         await sink.delete(if_unused=False, if_empty=False)
-        await channel.close()
+        await app.start(relay=False, consume=False, schedule=False)  # to learn its queue names
+        await servers.delete_queues(amqp, app)
         await app.stop()
+        await amqp.close()
+        await pool.close()
         await identity.stop()
         await servers.drop_database(settings.dsn())
         await servers.drop_database(identity.settings.dsn())

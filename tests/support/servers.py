@@ -56,3 +56,16 @@ async def truncate_all(pool: asyncpg.Pool, keep: tuple[str, ...] = ()) -> None:
     names = [f'"{t["tablename"]}"' for t in tables if t["tablename"] not in keep]
     if names:
         await pool.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+
+
+async def delete_queues(connection, app) -> None:
+    """Delete a service's consumer queues and their dead-letter queues (a test run's own)."""
+    channel = await connection.channel()
+    try:
+        for spec in app.consumers():
+            name = app.settings.queue_prefix + spec["name"]
+            for queue in (name, f"{name}.dlq"):
+                # Quorum queues refuse if_unused/if_empty deletes.
+                await channel.queue_delete(queue, if_unused=False, if_empty=False)
+    finally:
+        await channel.close()
