@@ -7,12 +7,11 @@ import asyncio
 import contextlib
 import time
 
-import aio_pika
 import pytest
 from google.protobuf import struct_pb2
 
 from services.kit import db, events, outbox
-from tests.support import servers, tcp_proxy
+from tests.support import tcp_proxy
 
 OUTBOX = outbox.Outbox("kit")
 
@@ -75,11 +74,13 @@ async def proxy():
         yield running
 
 
-async def test_relay_publishes_every_row_through_dropped_connections(kit_db, amqp, proxy, unique):
+async def test_relay_publishes_every_row_through_dropped_connections(
+    kit_db, amqp, proxy, unique, connect, make_relay
+):
     exchange = unique("events")
     seen = await Collector().start(amqp, exchange)
-    connection = await aio_pika.connect_robust(proxy.amqp_url(reconnect_interval=0.3))
-    relay = outbox.Relay(kit_db, connection, exchange, batch=100, poll_seconds=0.2)
+    connection = await connect(proxy.amqp_url(reconnect_interval=0.3))
+    relay = make_relay(kit_db, connection, exchange, batch=100, poll_seconds=0.2)
     await relay.start()
     try:
         writer = asyncio.create_task(_add(kit_db, 2000, per_tx=50, pause=0.05))
@@ -123,11 +124,11 @@ async def _all_arrived(seen: Collector, added: list[str]) -> bool:
     return set(added) <= set(seen.ids)
 
 
-async def test_two_relays_on_one_table_publish_every_row(kit_db, amqp, unique):
+async def test_two_relays_on_one_table_publish_every_row(kit_db, amqp, unique, connect, make_relay):
     exchange = unique("events")
     seen = await Collector().start(amqp, exchange)
-    connections = [await aio_pika.connect_robust(_url()) for _ in range(2)]
-    relays = [outbox.Relay(kit_db, c, exchange, batch=20, poll_seconds=0.1) for c in connections]
+    connections = [await connect() for _ in range(2)]
+    relays = [make_relay(kit_db, c, exchange, batch=20, poll_seconds=0.1) for c in connections]
     for relay in relays:
         await relay.start()
     try:
@@ -144,11 +145,13 @@ async def test_two_relays_on_one_table_publish_every_row(kit_db, amqp, unique):
     assert len(seen.ids) == len(added)
 
 
-async def test_two_relays_publish_batches_concurrently_without_overlap(kit_db, amqp, unique):
+async def test_two_relays_publish_batches_concurrently_without_overlap(
+    kit_db, amqp, unique, connect, make_relay
+):
     exchange = unique("events")
     seen = await Collector().start(amqp, exchange)
-    connections = [await aio_pika.connect_robust(_url()) for _ in range(2)]
-    relays = [outbox.Relay(kit_db, c, exchange, batch=50) for c in connections]
+    connections = [await connect() for _ in range(2)]
+    relays = [make_relay(kit_db, c, exchange, batch=50) for c in connections]
     for relay in relays:
         await relay._connect()
     added = await _add(kit_db, 400, per_tx=400)
@@ -166,10 +169,12 @@ async def test_two_relays_publish_batches_concurrently_without_overlap(kit_db, a
     assert len(seen.ids) == 400
 
 
-async def test_unroutable_event_is_an_error_until_a_queue_is_bound(kit_db, amqp, unique):
+async def test_unroutable_event_is_an_error_until_a_queue_is_bound(
+    kit_db, amqp, unique, connect, make_relay
+):
     exchange = unique("events")  # no queue is bound to it yet
-    connection = await aio_pika.connect_robust(_url())
-    relay = outbox.Relay(kit_db, connection, exchange, batch=10)
+    connection = await connect()
+    relay = make_relay(kit_db, connection, exchange, batch=10)
     await relay._connect()
     (event_id,) = await _add(kit_db, 1, per_tx=1)
 
@@ -190,15 +195,17 @@ async def test_unroutable_event_is_an_error_until_a_queue_is_bound(kit_db, amqp,
     await connection.close()
 
 
-async def test_unroutable_event_does_not_hold_back_routable_ones(kit_db, amqp, unique):
+async def test_unroutable_event_does_not_hold_back_routable_ones(
+    kit_db, amqp, unique, connect, make_relay
+):
     exchange = unique("events")
     seen = Collector()
     await seen.start(amqp, exchange)
     # Bound to one type only: the other type has nowhere to go.
     await seen.queue.unbind(exchange, routing_key="#")
     await seen.queue.bind(exchange, routing_key=events.event_type("kit", "routable"))
-    connection = await aio_pika.connect_robust(_url())
-    relay = outbox.Relay(kit_db, connection, exchange, batch=50)
+    connection = await connect()
+    relay = make_relay(kit_db, connection, exchange, batch=50)
     await relay._connect()
     lost = await _add(kit_db, 3, per_tx=3, name="nowhere")
     routable = await _add(kit_db, 5, per_tx=5, name="routable")
@@ -211,18 +218,16 @@ async def test_unroutable_event_does_not_hold_back_routable_ones(kit_db, amqp, u
     await connection.close()
 
 
-def _url() -> str:
-    return servers.AMQP_URL
-
-
-async def test_relay_survives_its_listening_connection_being_killed(kit_dsn, kit_db, amqp, unique):
+async def test_relay_survives_its_listening_connection_being_killed(
+    kit_dsn, kit_db, amqp, unique, connect, make_relay
+):
     """A dead LISTEN connection is given back to the pool, not leaked: a small pool would
     otherwise run dry after a few database restarts and the relay would stop for good."""
     exchange = unique("events")
     seen = await Collector().start(amqp, exchange)
     pool = await db.create_pool(kit_dsn, min_size=1, max_size=3)
-    connection = await aio_pika.connect_robust(_url())
-    relay = outbox.Relay(pool, connection, exchange, batch=50, poll_seconds=0.1)
+    connection = await connect()
+    relay = make_relay(pool, connection, exchange, batch=50, poll_seconds=0.1)
     await relay.start()
     added = []
     try:
@@ -247,10 +252,12 @@ async def _listener_pid(pool) -> int | None:
     )
 
 
-async def test_unroutable_is_still_an_error_after_a_reconnect(kit_db, proxy, unique):
+async def test_unroutable_is_still_an_error_after_a_reconnect(
+    kit_db, proxy, unique, connect, make_relay
+):
     exchange = unique("events")  # nothing bound
-    connection = await aio_pika.connect_robust(proxy.amqp_url(reconnect_interval=0.2))
-    relay = outbox.Relay(kit_db, connection, exchange, batch=10, poll_seconds=0.1)
+    connection = await connect(proxy.amqp_url(reconnect_interval=0.2))
+    relay = make_relay(kit_db, connection, exchange, batch=10, poll_seconds=0.1)
     await relay._connect()
     await proxy.cut()
     await _wait_until(lambda: _reconnected(proxy, connection), 10, "the reconnect")
@@ -272,12 +279,14 @@ async def _reconnected(proxy, connection) -> bool:
     return proxy.connections > 0 and connection.connected.is_set()
 
 
-async def test_relay_started_and_stopped_during_a_broker_outage(kit_db, amqp, proxy, unique):
+async def test_relay_started_and_stopped_during_a_broker_outage(
+    kit_db, amqp, proxy, unique, connect, make_relay
+):
     exchange = unique("events")
     seen = await Collector().start(amqp, exchange)
-    connection = await aio_pika.connect_robust(proxy.amqp_url(reconnect_interval=0.2))
+    connection = await connect(proxy.amqp_url(reconnect_interval=0.2))
     await proxy.cut(refuse_seconds=1.5)
-    relay = outbox.Relay(kit_db, connection, exchange, batch=50, poll_seconds=0.1)
+    relay = make_relay(kit_db, connection, exchange, batch=50, poll_seconds=0.1)
     await relay.start()
     added = await _add(kit_db, 20, per_tx=10)
     await _wait_until(lambda: _all_arrived(seen, added), 15, "the events after the outage")
@@ -293,16 +302,16 @@ async def test_relay_started_and_stopped_during_a_broker_outage(kit_db, amqp, pr
 
 
 async def test_a_batch_cut_mid_way_marks_only_what_the_broker_confirmed(
-    kit_db, amqp, proxy, unique
+    kit_db, amqp, proxy, unique, connect, make_relay
 ):
     exchange = unique("events")
     seen = await Collector().start(amqp, exchange)
-    connection = await aio_pika.connect_robust(proxy.amqp_url(reconnect_interval=0.2))
-    relay = outbox.Relay(kit_db, connection, exchange, batch=3000)
+    connection = await connect(proxy.amqp_url(reconnect_interval=0.2))
+    relay = make_relay(kit_db, connection, exchange, batch=1500)
     await relay._connect()
-    added = await _add(kit_db, 3000, per_tx=3000)
+    added = await _add(kit_db, 1500, per_tx=1500)
     batch = asyncio.create_task(relay.publish_batch())
-    await _wait_until(lambda: _seen_at_least(seen, 300), 10, "the batch to be under way")
+    await _wait_until(lambda: _seen_at_least(seen, 200), 10, "the batch to be under way")
     await proxy.cut()
     with pytest.raises(ConnectionError):  # aiormq's connection errors are ConnectionErrors
         await batch
@@ -310,7 +319,7 @@ async def test_a_batch_cut_mid_way_marks_only_what_the_broker_confirmed(
         str(r["id"])
         for r in await kit_db.fetch("SELECT id FROM outbox WHERE published_at IS NOT NULL")
     }
-    assert 0 < len(published) < 3000, "confirmed rows are kept, unconfirmed ones left to retry"
+    assert 0 < len(published) < 1500, "confirmed rows are kept, unconfirmed ones left to retry"
     await asyncio.sleep(0.5)
     assert published <= set(seen.ids), "a row was marked published without reaching a queue"
 
@@ -324,22 +333,24 @@ async def test_a_batch_cut_mid_way_marks_only_what_the_broker_confirmed(
     await connection.close()
 
 
-async def test_relay_outlives_its_connection_being_closed_mid_batch(kit_db, unique):
+async def test_relay_outlives_its_connection_being_closed_mid_batch(
+    kit_db, unique, connect, make_relay
+):
     """Closing the connection fails the pending confirms (aiormq may use a bare Exception or
     CancelledError); a batch must fail with an Exception, never a CancelledError, which would
     end the relay loop as if the relay itself had been cancelled."""
-    connection = await aio_pika.connect_robust(_url())
-    relay = outbox.Relay(kit_db, connection, unique("events"), batch=2000, poll_seconds=0.1)
+    connection = await connect()
+    relay = make_relay(kit_db, connection, unique("events"), batch=1000, poll_seconds=0.1)
     await relay._connect()
-    await _add(kit_db, 2000, per_tx=2000)
+    await _add(kit_db, 1000, per_tx=1000)
     batch = asyncio.create_task(relay.publish_batch())
     await asyncio.sleep(0.05)
     await connection.close()
     with pytest.raises(Exception):  # noqa: B017 - any Exception; CancelledError is not one
         await batch
 
-    connection = await aio_pika.connect_robust(_url())
-    relay = outbox.Relay(kit_db, connection, unique("events"), batch=2000, poll_seconds=0.1)
+    connection = await connect()
+    relay = make_relay(kit_db, connection, unique("events"), batch=1000, poll_seconds=0.1)
     await relay.start()
     await asyncio.sleep(0.05)
     await connection.close()
