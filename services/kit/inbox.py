@@ -69,6 +69,7 @@ class Consumer:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
+        self._stopping.clear()  # a stopped consumer can be started again
         channel = self._channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=self.prefetch)
         (dlx,) = await events.declare_exchanges(channel, self.dlx)
