@@ -1,0 +1,130 @@
+"""Who may call what, and the command line (`python -m services.points ...`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+
+import grpc
+import pytest
+
+from loyalty.points.v1 import points_service_pb2 as pb
+from tests.support.grpc_errors import details
+
+from .conftest import uid
+
+
+async def refused(call) -> tuple:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    return err.value.code(), details(err.value)[0]
+
+
+async def test_tokens_and_scopes(points, points_app, mint, operator, new_member, fund):
+    member, other = await new_member(), await new_member()
+    await fund(member, 100)
+    own = mint(member)
+    assert (
+        await points.GetBalance(pb.GetBalanceRequest(member_id=member), metadata=own)
+    ).balance.available == 100
+    assert await refused(points.GetBalance(pb.GetBalanceRequest(member_id=member))) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "UNAUTHENTICATED",
+    )
+    assert await refused(
+        points.GetBalance(pb.GetBalanceRequest(member_id=other), metadata=own)
+    ) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_OWNER")
+    assert await refused(
+        points.Grant(
+            pb.GrantRequest(request_id=uid(), member_id=member, rule_code="task", points=5),
+            metadata=own,
+        )
+    ) == (grpc.StatusCode.PERMISSION_DENIED, "MISSING_SCOPE")
+    reader = mint("reporting", kind="service", scopes=["points:read"])
+    assert await refused(
+        points.Redeem(
+            pb.RedeemRequest(request_id=uid(), member_id=member, points=1, catalogue_item="c"),
+            metadata=reader,
+        )
+    ) == (grpc.StatusCode.PERMISSION_DENIED, "MISSING_SCOPE")
+    expired = mint(member, ttl=-60)
+    assert await refused(
+        points.GetBalance(pb.GetBalanceRequest(member_id=member), metadata=expired)
+    ) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_EXPIRED")
+
+
+async def test_members_hold_and_release_their_own_holds_only(
+    points, points_app, mint, new_member, fund
+):
+    member, other = await new_member(), await new_member()
+    await fund(member, 100)
+    own = mint(member)
+    hold = (
+        await points.ReserveHold(
+            pb.ReserveHoldRequest(
+                request_id=uid(), member_id=member, order_id="o", points=10, order_amount_minor=500
+            ),
+            metadata=own,
+        )
+    ).hold
+    assert await refused(
+        points.CaptureHold(
+            pb.CaptureHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=own
+        )
+    ) == (grpc.StatusCode.PERMISSION_DENIED, "MISSING_SCOPE")
+    assert await refused(
+        points.ReleaseHold(
+            pb.ReleaseHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=mint(other)
+        )
+    ) == (grpc.StatusCode.NOT_FOUND, "HOLD_NOT_FOUND")
+    assert await refused(
+        points.GetHold(pb.GetHoldRequest(hold_id=hold.hold_id), metadata=mint(other))
+    ) == (grpc.StatusCode.NOT_FOUND, "HOLD_NOT_FOUND")
+    released = await points.ReleaseHold(
+        pb.ReleaseHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=own
+    )
+    assert released.balance.available == 100
+
+
+async def run_cli(points_app, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "POINTS_DATABASE_URL": points_app.settings.dsn(),
+        "PYTHONPATH": os.pathsep.join([".", "gen"]),
+        "POINTS_LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.points",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, out.decode()
+
+
+async def test_cli_migrate_expire_now_and_reconcile(points, points_app, new_member, fund):
+    member = await new_member()
+    await fund(member, 10)
+    code, _ = await run_cli(points_app, "migrate")
+    assert code == 0
+    code, out = await run_cli(points_app, "expire-now")
+    assert code == 0
+    assert json.loads(out) == {"expired_points": 0, "holds_released": 0, "expiring_notices": 0}
+    code, out = await run_cli(points_app, "reconcile")
+    assert code == 0 and json.loads(out)["consistent"] is True
+    # A balance that no longer matches its journal is reported, and the exit code says so.
+    await points_app.pool.execute(
+        "UPDATE member_accounts SET available = available + 1 WHERE member_id = $1",
+        uuid.UUID(member),
+    )
+    code, out = await run_cli(points_app, "reconcile")
+    assert code == 1
+    report = json.loads(out)
+    assert set(report["problems"]) == {"member_buckets", "lots_vs_available"}
