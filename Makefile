@@ -14,6 +14,7 @@ help:
 	@echo "make lint   ruff, buf lint, buf breaking"
 	@echo "make proto  generate Python code from proto/"
 	@echo "make bench  benchmarks (tests/perf), JSON in .bench/"
+	@echo "make asyncapi  regenerate docs/asyncapi.yaml from proto/loyalty/*/v1/events.proto"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +36,18 @@ node_modules/.bin/buf: package.json package-lock.json
 	npm install --silent --no-audit --no-fund
 	touch $@
 
-lint: venv node_modules/.bin/buf
+lint: venv proto node_modules/.bin/buf
 	$(VENV)/bin/ruff check services tests
 	$(VENV)/bin/ruff format --check services tests
 	cd proto && ../node_modules/.bin/buf lint
 	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:proto/buf.yaml 2>/dev/null; then \
 	  cd proto && ../node_modules/.bin/buf breaking --against '../.git#branch=main,subdir=proto'; \
 	else echo "buf breaking: no proto on main yet, skipped"; fi
+	$(PY) -m tools.asyncapi --check
+	CI=true ASYNCAPI_METRICS_CONFIG_PATH=node_modules/.asyncapi-analytics node_modules/.bin/asyncapi validate docs/asyncapi.yaml
+
+asyncapi: venv proto
+	$(PY) -m tools.asyncapi
 
 run: venv proto
 	@deploy/local/run.sh
@@ -52,4 +58,4 @@ test: venv proto
 bench: venv proto
 	@$(INFRA) && $(PY) -m tests.perf $(BENCH)
 
-.PHONY: help venv proto lint run test bench
+.PHONY: help venv proto lint asyncapi run test bench
