@@ -39,15 +39,14 @@ class Tap:
             if (type_ is None or e.type == type_) and (subject is None or e.subject == subject)
         ]
 
-    async def wait_for(self, type_: str, subject: str | None = None, count: int = 1,
-                       timeout: float = 10.0):
+    async def wait_for(
+        self, type_: str, subject: str | None = None, count: int = 1, timeout: float = 10.0
+    ):
         """The first `count` events of a type (and subject), waiting until they arrive."""
 
         async def enough():
             async with self._arrived:
-                await self._arrived.wait_for(
-                    lambda: len(self.envelopes(type_, subject)) >= count
-                )
+                await self._arrived.wait_for(lambda: len(self.envelopes(type_, subject)) >= count)
 
         await asyncio.wait_for(enough(), timeout)
         return self.envelopes(type_, subject)[:count]
@@ -56,8 +55,15 @@ class Tap:
         return [m for m in self.messages if m.routing_key == type_]
 
 
-async def publish(connection, exchange_name: str, type_: str, subject: str, payload: Message | dict,
-                  event_id: str | None = None, source: str = "/storefront/test") -> str:
+async def publish(
+    connection,
+    exchange_name: str,
+    type_: str,
+    subject: str,
+    payload: Message | dict,
+    event_id: str | None = None,
+    source: str = "/storefront/test",
+) -> str:
     """Publish a CloudEvent the way an outside producer would; returns its id."""
     event_id = event_id or str(uuid.uuid4())
     data = payload if isinstance(payload, dict) else events.payload_json(payload)
@@ -74,8 +80,9 @@ async def publish(connection, exchange_name: str, type_: str, subject: str, payl
 async def publish_raw(connection, exchange_name: str, routing_key: str, body: bytes) -> None:
     channel = await connection.channel(publisher_confirms=True)
     (exchange,) = await events.declare_exchanges(channel, exchange_name)
-    await exchange.publish(aio_pika.Message(body=body, content_type="text/plain"),
-                           routing_key=routing_key)
+    await exchange.publish(
+        aio_pika.Message(body=body, content_type="text/plain"), routing_key=routing_key
+    )
     await channel.close()
 
 

@@ -7,9 +7,9 @@ import uuid
 
 import grpc
 import pytest
+
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
-
 from tests.support.grpc_errors import details
 
 APP = res.REGISTRATION_CHANNEL_APP
@@ -46,9 +46,9 @@ async def test_register_stores_member_and_publishes_cloudevent(identity, identit
     assert event.source == "/loyalty/identity"
     assert event.data["memberId"] == member.member_id
     assert event.data["channel"] == "REGISTRATION_CHANNEL_APP"
-    raw = [
-        m for m in tap.raw("loyalty.identity.member.registered.v1") if m.message_id == event.id
-    ][0]
+    raw = [m for m in tap.raw("loyalty.identity.member.registered.v1") if m.message_id == event.id][
+        0
+    ]
     assert raw.headers["ce-specversion"] == "1.0"
     assert raw.headers["ce-id"] == event.id == raw.message_id
     assert uuid.UUID(event.id)
