@@ -37,8 +37,8 @@ node_modules/.bin/buf: package.json package-lock.json
 	touch $@
 
 lint: venv proto node_modules/.bin/buf
-	$(VENV)/bin/ruff check services tests
-	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/ruff check services tests tools
+	$(VENV)/bin/ruff format --check services tests tools
 	cd proto && ../node_modules/.bin/buf lint
 	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:proto/buf.yaml 2>/dev/null; then \
 	  cd proto && ../node_modules/.bin/buf breaking --against '../.git#branch=main,subdir=proto'; \
