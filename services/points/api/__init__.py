@@ -2,141 +2,25 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
-import re
 import uuid
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc as pb_grpc
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import auth, errors, idempotency, ids
+from services.kit import auth, errors, idempotency
 from services.kit.errors import Violations
 
-from .domain import ledger as books
-from .domain import rules as rules_domain
-from .domain.rules import EarningRule, StreakBonus
-from .ledger import Ledger, ts
-from .store import budgets, holds, journal, members
-from .store import rules as rule_store
+from ..domain import rules as rules_domain
+from ..domain.rules import EarningRule
+from ..ledger import Ledger, ts
+from ..store import budgets, holds, journal, members
+from ..store import rules as rule_store
+from . import convert
+from .convert import MAX_POINTS
 
 SCOPE_READ, SCOPE_GRANT, SCOPE_SPEND = "points:read", "points:grant", "points:spend"
 SCOPE_ADJUST, SCOPE_ADMIN = "points:adjust", "points:admin"
-MAX_PAGE, DEFAULT_PAGE = 500, 50
-MAX_POINTS = rules_domain.MAX_POINTS
-_MERCHANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-_BUCKETS = {
-    books.AVAILABLE: res.LEDGER_BUCKET_AVAILABLE,
-    books.PENDING: res.LEDGER_BUCKET_PENDING,
-    books.HELD: res.LEDGER_BUCKET_HELD,
-    books.DEBT: res.LEDGER_BUCKET_DEBT,
-}
-_HOLD_STATES = {
-    "held": res.HOLD_STATE_HELD,
-    "captured": res.HOLD_STATE_CAPTURED,
-    "released": res.HOLD_STATE_RELEASED,
-    "expired": res.HOLD_STATE_EXPIRED,
-}
-
-
-def _uuid(v: Violations, field: str, value: str, what: str) -> uuid.UUID | None:
-    parsed = ids.parse_id(value)
-    if parsed is None:
-        v.add(field, f"must be {what} (UUID)")
-    return parsed
-
-
-def _text(v: Violations, field: str, value: str, *, maximum: int, required: bool = True) -> None:
-    if required and not value.strip():
-        v.add(field, "required")
-    elif len(value) > maximum:
-        v.add(field, f"at most {maximum} characters")
-
-
-def _points(v: Violations, field: str, value: int) -> None:
-    if value <= 0:
-        v.add(field, "must be positive")
-    elif value > MAX_POINTS:
-        v.add(field, f"at most {MAX_POINTS}")
-
-
-def _merchant(v: Violations, field: str, value: str, required: bool = True) -> None:
-    if not value and not required:
-        return
-    if not _MERCHANT_ID.match(value):
-        v.add(field, "1-64 characters: letters, digits and _ . : -")
-
-
-def _rule_kind(kind: str) -> int:
-    return res.EarningRuleKind.Value(f"EARNING_RULE_KIND_{kind.upper()}")
-
-
-def _rule_proto(rule: EarningRule) -> res.EarningRule:
-    return res.EarningRule(
-        rule_code=rule.rule_code,
-        kind=_rule_kind(rule.kind),
-        version=rule.version,
-        points=rule.points,
-        daily_cap=rule.daily_cap,
-        period_cap=rule.period_cap,
-        period_days=rule.period_days,
-        streak_bonus=[res.StreakBonus(day=b.day, bonus=b.bonus) for b in rule.streak_bonus],
-        merchant_funded=rule.merchant_funded,
-        enabled=rule.enabled,
-        effective_time=ts(rule.effective_at),
-    )
-
-
-def _hold_proto(row) -> res.Hold:
-    return res.Hold(
-        hold_id=str(row["hold_id"]),
-        member_id=str(row["member_id"]),
-        amount=row["amount"],
-        state=_HOLD_STATES[row["state"]],
-        order_id=row["order_id"],
-        expire_time=ts(row["expires_at"]),
-        create_time=ts(row["created_at"]),
-    )
-
-
-def _entry_proto(row) -> res.LedgerEntry:
-    posting = books.Posting(row["account"], "", row["amount"], row["entry_kind"])
-    return res.LedgerEntry(
-        entry_id=str(row["posting_id"]),
-        transaction_id=str(row["txn_id"]),
-        kind=res.LedgerEntryKind.Value(f"LEDGER_ENTRY_KIND_{row['entry_kind'].upper()}"),
-        amount=posting.displayed_amount,
-        rule_code=row["rule_code"],
-        reference=row["reference"],
-        reason=row["reason"],
-        create_time=ts(row["created_at"]),
-        bucket=_BUCKETS[row["account"]],
-    )
-
-
-def _page_token(after, query: dict) -> str:
-    raw = json.dumps({"after": after, **query}, sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _page_after(token: str, query: dict):
-    """The cursor of a page token; a token from another query is refused (AIP-158)."""
-    if not token:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after = data.pop("after")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise errors.invalid([("page_token", "malformed page token")]) from exc
-    if data != query:
-        raise errors.invalid([("page_token", "belongs to a query with other filters")])
-    return after
-
-
-def _page_size(v: Violations, value: int) -> int:
-    v.check(value >= 0, "page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE, MAX_PAGE)
 
 
 class PointsApi(pb_grpc.PointsServiceServicer):
@@ -150,7 +34,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     # --- reading --------------------------------------------------------------------------
     async def GetBalance(self, request, context):
         v = Violations()
-        member_id = _uuid(v, "member_id", request.member_id, "a member id")
+        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
         v.raise_if_any()
         auth.require_member_or_scope(str(member_id), SCOPE_READ)
         async with self.pool.acquire() as conn:
@@ -158,17 +42,9 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def ListLedgerEntries(self, request, context):
         v = Violations()
-        member_id = _uuid(v, "member_id", request.member_id, "a member id")
-        size = _page_size(v, request.page_size)
-        kind = None
-        if request.kind:
-            name = (
-                res.LedgerEntryKind.Name(request.kind)
-                if request.kind in res.LedgerEntryKind.values()
-                else ""
-            )
-            v.check(bool(name), "kind", "unknown kind")
-            kind = name.removeprefix("LEDGER_ENTRY_KIND_").lower() or None
+        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        size = convert.page_size(v, request.page_size)
+        kind = convert.entry_kind_filter(v, request.kind)
         start = request.start_time.ToDatetime(dt.UTC) if request.HasField("start_time") else None
         end = request.end_time.ToDatetime(dt.UTC) if request.HasField("end_time") else None
         v.check(not (start and end and end <= start), "end_time", "must be after start_time")
@@ -180,7 +56,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             "start": start.isoformat() if start else None,
             "end": end.isoformat() if end else None,
         }
-        before = _page_after(request.page_token, query)
+        before = convert.page_after(request.page_token, query)
         if before is not None and not isinstance(before, int):
             raise errors.invalid([("page_token", "malformed page token")])
         async with self.pool.acquire() as conn:
@@ -192,14 +68,14 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         token = ""
         if len(rows) > size:
             rows = rows[:size]
-            token = _page_token(rows[-1]["posting_id"], query)
+            token = convert.page_token(rows[-1]["posting_id"], query)
         return pb.ListLedgerEntriesResponse(
-            entries=[_entry_proto(r) for r in rows], next_page_token=token
+            entries=[convert.entry_proto(r) for r in rows], next_page_token=token
         )
 
     async def GetHold(self, request, context):
         v = Violations()
-        hold_id = _uuid(v, "hold_id", request.hold_id, "a hold id")
+        hold_id = convert.parse_uuid(v, "hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
         principal = auth.require()
         async with self.pool.acquire() as conn:
@@ -210,12 +86,12 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             principal.kind == "member" and str(hold["member_id"]) != principal.subject
         ):
             raise errors.not_found("hold", str(hold_id))
-        return pb.GetHoldResponse(hold=_hold_proto(hold))
+        return pb.GetHoldResponse(hold=convert.hold_proto(hold))
 
     # --- earning --------------------------------------------------------------------------
     async def SignIn(self, request, context):
         v = Violations()
-        member_id = _uuid(v, "member_id", request.member_id, "a member id")
+        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
         v.raise_if_any()
         auth.require_member_or_scope(str(member_id), SCOPE_GRANT)
 
@@ -232,12 +108,12 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def Grant(self, request, context):
         v = Violations()
-        member_id = _uuid(v, "member_id", request.member_id, "a member id")
-        _text(v, "rule_code", request.rule_code, maximum=64)
+        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        convert.check_text(v, "rule_code", request.rule_code, maximum=64)
         if request.HasField("points"):
-            _points(v, "points", request.points)
-        _text(v, "reference", request.reference, maximum=128, required=False)
-        _merchant(v, "merchant_id", request.merchant_id, required=False)
+            convert.check_points(v, "points", request.points)
+        convert.check_text(v, "reference", request.reference, maximum=128, required=False)
+        convert.check_merchant(v, "merchant_id", request.merchant_id, required=False)
         v.raise_if_any()
         auth.require_scope(SCOPE_GRANT)
 
@@ -277,9 +153,9 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     # --- spending -------------------------------------------------------------------------
     async def ReserveHold(self, request, context):
         v = Violations()
-        member_id = _uuid(v, "member_id", request.member_id, "a member id")
-        _text(v, "order_id", request.order_id, maximum=128)
-        _points(v, "points", request.points)
+        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        convert.check_text(v, "order_id", request.order_id, maximum=128)
+        convert.check_points(v, "points", request.points)
         v.check(request.order_amount_minor > 0, "order_amount_minor", "must be positive")
         v.raise_if_any()
         auth.require_member_or_scope(str(member_id), SCOPE_SPEND)
@@ -289,7 +165,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 conn, member_id, request.order_id, request.points, request.order_amount_minor
             )
             return pb.ReserveHoldResponse(
-                hold=_hold_proto(hold), balance=await self._balance(conn, member_id)
+                hold=convert.hold_proto(hold), balance=await self._balance(conn, member_id)
             )
 
         return await idempotency.run_once(
@@ -298,7 +174,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def CaptureHold(self, request, context):
         v = Violations()
-        hold_id = _uuid(v, "hold_id", request.hold_id, "a hold id")
+        hold_id = convert.parse_uuid(v, "hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
         auth.require_scope(SCOPE_SPEND)
 
@@ -306,7 +182,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             txn_id, hold = await self.ledger.capture(conn, hold_id)
             return pb.CaptureHoldResponse(
                 transaction_id=str(txn_id),
-                hold=_hold_proto(hold),
+                hold=convert.hold_proto(hold),
                 balance=await self._balance(conn, hold["member_id"]),
             )
 
@@ -316,7 +192,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def ReleaseHold(self, request, context):
         v = Violations()
-        hold_id = _uuid(v, "hold_id", request.hold_id, "a hold id")
+        hold_id = convert.parse_uuid(v, "hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
         principal = auth.require()
         if principal.kind != "member":
@@ -330,7 +206,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 raise errors.not_found("hold", str(hold_id))
             hold = await self.ledger.release(conn, hold_id)
             return pb.ReleaseHoldResponse(
-                hold=_hold_proto(hold), balance=await self._balance(conn, hold["member_id"])
+                hold=convert.hold_proto(hold), balance=await self._balance(conn, hold["member_id"])
             )
 
         return await idempotency.run_once(
@@ -339,10 +215,10 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def Redeem(self, request, context):
         v = Violations()
-        member_id = _uuid(v, "member_id", request.member_id, "a member id")
-        _points(v, "points", request.points)
-        _text(v, "catalogue_item", request.catalogue_item, maximum=128)
-        _text(v, "reference", request.reference, maximum=128, required=False)
+        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        convert.check_points(v, "points", request.points)
+        convert.check_text(v, "catalogue_item", request.catalogue_item, maximum=128)
+        convert.check_text(v, "reference", request.reference, maximum=128, required=False)
         v.raise_if_any()
         auth.require_member_or_scope(str(member_id), SCOPE_SPEND)
 
@@ -359,10 +235,10 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     # --- operators ------------------------------------------------------------------------
     async def Adjust(self, request, context):
         v = Violations()
-        member_id = _uuid(v, "member_id", request.member_id, "a member id")
+        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
         v.check(request.delta != 0, "delta", "must not be 0")
         v.check(abs(request.delta) <= MAX_POINTS, "delta", f"at most {MAX_POINTS} either way")
-        _text(v, "reason", request.reason, maximum=256)
+        convert.check_text(v, "reason", request.reason, maximum=256)
         v.raise_if_any()
         auth.require_scope(SCOPE_ADJUST)
 
@@ -383,8 +259,8 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def TopUpMerchantBudget(self, request, context):
         v = Violations()
-        _merchant(v, "merchant_id", request.merchant_id)
-        _points(v, "points", request.points)
+        convert.check_merchant(v, "merchant_id", request.merchant_id)
+        convert.check_points(v, "points", request.points)
         v.raise_if_any()
         auth.require_scope(SCOPE_ADMIN)
 
@@ -402,7 +278,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def GetMerchantBudget(self, request, context):
         v = Violations()
-        _merchant(v, "merchant_id", request.merchant_id)
+        convert.check_merchant(v, "merchant_id", request.merchant_id)
         v.raise_if_any()
         auth.require_scope(SCOPE_READ)
         async with self.pool.acquire() as conn:
@@ -415,23 +291,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     # --- rules ----------------------------------------------------------------------------
     async def UpsertEarningRule(self, request, context):
-        r = request.rule
-        kind = ""
-        if r.kind and r.kind in res.EarningRuleKind.values():
-            kind = res.EarningRuleKind.Name(r.kind).removeprefix("EARNING_RULE_KIND_").lower()
-        effective = r.effective_time.ToDatetime(dt.UTC) if r.HasField("effective_time") else None
-        rule = EarningRule(
-            rule_code=r.rule_code,
-            kind=kind,
-            points=r.points,
-            daily_cap=r.daily_cap,
-            period_cap=r.period_cap,
-            period_days=r.period_days,
-            streak_bonus=tuple(StreakBonus(b.day, b.bonus) for b in r.streak_bonus),
-            merchant_funded=r.merchant_funded,
-            enabled=r.enabled,
-            effective_at=effective,
-        )
+        rule = convert.rule_from_proto(request.rule)
         problems = rules_domain.problems(rule)
         if problems:
             raise errors.invalid(problems)
@@ -462,7 +322,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 member_id=None,
                 detail={"rule_code": stored.rule_code, "version": stored.version},
             )
-            return pb.UpsertEarningRuleResponse(rule=_rule_proto(stored))
+            return pb.UpsertEarningRuleResponse(rule=convert.rule_proto(stored))
 
         return await idempotency.run_once(
             self.pool, "UpsertEarningRule", request, pb.UpsertEarningRuleResponse, work
@@ -470,7 +330,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def GetEarningRule(self, request, context):
         v = Violations()
-        _text(v, "rule_code", request.rule_code, maximum=64)
+        convert.check_text(v, "rule_code", request.rule_code, maximum=64)
         if request.HasField("version"):
             v.check(request.version > 0, "version", "must be positive")
         v.raise_if_any()
@@ -482,14 +342,14 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 rule = await rule_store.current(conn, request.rule_code, self.ledger.now())
         if rule is None:
             raise errors.not_found("rule", request.rule_code)
-        return pb.GetEarningRuleResponse(rule=_rule_proto(rule))
+        return pb.GetEarningRuleResponse(rule=convert.rule_proto(rule))
 
     async def ListEarningRules(self, request, context):
         v = Violations()
-        size = _page_size(v, request.page_size)
+        size = convert.page_size(v, request.page_size)
         v.raise_if_any()
         auth.require_scope(SCOPE_READ)
-        after = _page_after(request.page_token, {})
+        after = convert.page_after(request.page_token, {})
         if after is not None and not isinstance(after, str):
             raise errors.invalid([("page_token", "malformed page token")])
         async with self.pool.acquire() as conn:
@@ -497,9 +357,9 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         token = ""
         if len(found) > size:
             found = found[:size]
-            token = _page_token(found[-1].rule_code, {})
+            token = convert.page_token(found[-1].rule_code, {})
         return pb.ListEarningRulesResponse(
-            rules=[_rule_proto(r) for r in found], next_page_token=token
+            rules=[convert.rule_proto(r) for r in found], next_page_token=token
         )
 
 

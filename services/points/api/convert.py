@@ -1,0 +1,164 @@
+"""Proto ⇄ domain conversions, input checks and page tokens of the points API."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import uuid
+
+from loyalty.points.v1 import resources_pb2 as res
+from services.kit import errors, ids
+from services.kit.errors import Violations
+
+from ..domain import ledger as books
+from ..domain import rules as rules_domain
+from ..domain.rules import EarningRule, StreakBonus
+from ..ledger import ts
+
+MAX_PAGE, DEFAULT_PAGE = 500, 50
+MAX_POINTS = rules_domain.MAX_POINTS
+MERCHANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+BUCKETS = {
+    books.AVAILABLE: res.LEDGER_BUCKET_AVAILABLE,
+    books.PENDING: res.LEDGER_BUCKET_PENDING,
+    books.HELD: res.LEDGER_BUCKET_HELD,
+    books.DEBT: res.LEDGER_BUCKET_DEBT,
+}
+HOLD_STATES = {
+    "held": res.HOLD_STATE_HELD,
+    "captured": res.HOLD_STATE_CAPTURED,
+    "released": res.HOLD_STATE_RELEASED,
+    "expired": res.HOLD_STATE_EXPIRED,
+}
+
+
+def parse_uuid(v: Violations, field: str, value: str, what: str) -> uuid.UUID | None:
+    parsed = ids.parse_id(value)
+    if parsed is None:
+        v.add(field, f"must be {what} (UUID)")
+    return parsed
+
+
+def check_text(
+    v: Violations, field: str, value: str, *, maximum: int, required: bool = True
+) -> None:
+    if required and not value.strip():
+        v.add(field, "required")
+    elif len(value) > maximum:
+        v.add(field, f"at most {maximum} characters")
+
+
+def check_points(v: Violations, field: str, value: int) -> None:
+    if value <= 0:
+        v.add(field, "must be positive")
+    elif value > MAX_POINTS:
+        v.add(field, f"at most {MAX_POINTS}")
+
+
+def check_merchant(v: Violations, field: str, value: str, required: bool = True) -> None:
+    if not value and not required:
+        return
+    if not MERCHANT_ID.match(value):
+        v.add(field, "1-64 characters: letters, digits and _ . : -")
+
+
+def rule_kind(kind: str) -> int:
+    return res.EarningRuleKind.Value(f"EARNING_RULE_KIND_{kind.upper()}")
+
+
+def rule_proto(rule: EarningRule) -> res.EarningRule:
+    return res.EarningRule(
+        rule_code=rule.rule_code,
+        kind=rule_kind(rule.kind),
+        version=rule.version,
+        points=rule.points,
+        daily_cap=rule.daily_cap,
+        period_cap=rule.period_cap,
+        period_days=rule.period_days,
+        streak_bonus=[res.StreakBonus(day=b.day, bonus=b.bonus) for b in rule.streak_bonus],
+        merchant_funded=rule.merchant_funded,
+        enabled=rule.enabled,
+        effective_time=ts(rule.effective_at),
+    )
+
+
+def hold_proto(row) -> res.Hold:
+    return res.Hold(
+        hold_id=str(row["hold_id"]),
+        member_id=str(row["member_id"]),
+        amount=row["amount"],
+        state=HOLD_STATES[row["state"]],
+        order_id=row["order_id"],
+        expire_time=ts(row["expires_at"]),
+        create_time=ts(row["created_at"]),
+    )
+
+
+def entry_proto(row) -> res.LedgerEntry:
+    posting = books.Posting(row["account"], "", row["amount"], row["entry_kind"])
+    return res.LedgerEntry(
+        entry_id=str(row["posting_id"]),
+        transaction_id=str(row["txn_id"]),
+        kind=res.LedgerEntryKind.Value(f"LEDGER_ENTRY_KIND_{row['entry_kind'].upper()}"),
+        amount=posting.displayed_amount,
+        rule_code=row["rule_code"],
+        reference=row["reference"],
+        reason=row["reason"],
+        create_time=ts(row["created_at"]),
+        bucket=BUCKETS[row["account"]],
+    )
+
+
+def page_token(after, query: dict) -> str:
+    raw = json.dumps({"after": after, **query}, sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def page_after(token: str, query: dict):
+    """The cursor of a page token; a token from another query is refused (AIP-158)."""
+    if not token:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after = data.pop("after")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise errors.invalid([("page_token", "malformed page token")]) from exc
+    if data != query:
+        raise errors.invalid([("page_token", "belongs to a query with other filters")])
+    return after
+
+
+def page_size(v: Violations, value: int) -> int:
+    v.check(value >= 0, "page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE, MAX_PAGE)
+
+
+def entry_kind_filter(v: Violations, value: int) -> str | None:
+    """The ledger entry kind a list is filtered by (None: any)."""
+    if not value:
+        return None
+    if value not in res.LedgerEntryKind.values():
+        v.add("kind", "unknown kind")
+        return None
+    return res.LedgerEntryKind.Name(value).removeprefix("LEDGER_ENTRY_KIND_").lower()
+
+
+def rule_from_proto(r: res.EarningRule) -> EarningRule:
+    """The domain rule of an UpsertEarningRule request (an unknown kind becomes "")."""
+    kind = ""
+    if r.kind and r.kind in res.EarningRuleKind.values():
+        kind = res.EarningRuleKind.Name(r.kind).removeprefix("EARNING_RULE_KIND_").lower()
+    return EarningRule(
+        rule_code=r.rule_code,
+        kind=kind,
+        points=r.points,
+        daily_cap=r.daily_cap,
+        period_cap=r.period_cap,
+        period_days=r.period_days,
+        streak_bonus=tuple(StreakBonus(b.day, b.bonus) for b in r.streak_bonus),
+        merchant_funded=r.merchant_funded,
+        enabled=r.enabled,
+        effective_at=r.effective_time.ToDatetime(dt.UTC) if r.HasField("effective_time") else None,
+    )

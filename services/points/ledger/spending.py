@@ -1,0 +1,184 @@
+"""Spending: redemptions and checkout holds (reserve, capture, release)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from loyalty.points.v1 import events_pb2 as ev
+from services.kit import errors, ids
+
+from ..domain import ledger, lots, spending
+from ..domain.ledger import Transaction
+from ..store import holds
+from ..store import lots as lot_store
+from .base import (
+    CAPTURED,
+    EXPIRED,
+    HELD,
+    RELEASE_REASONS,
+    RELEASED,
+    SPEND,
+    LedgerBase,
+    Posted,
+    ts,
+)
+
+
+class Spending(LedgerBase):
+    """Debits: redemptions and checkout holds."""
+
+    @staticmethod
+    def _require_available(row, amount: int) -> None:
+        if row["available"] < amount:
+            error = errors.failed_precondition(
+                "INSUFFICIENT_POINTS", f"{amount} points needed, {row['available']} available"
+            )
+            error.metadata = {"available": str(row["available"])}
+            raise error
+
+    async def redeem(self, conn, member_id, amount: int, item: str, reference: str) -> Posted:
+        """Spend points at once on a catalogue item."""
+        row = await self.member(conn, member_id, SPEND)
+        self._require_available(row, amount)
+        now = self.now()
+        txn = Transaction(ledger.DEBIT, str(member_id), reference=reference or item, reason=item)
+        ledger.debit(txn, str(member_id), amount, (ledger.REDEMPTION, ""), ledger.DEBIT)
+        await self._consume(conn, member_id, amount)
+        txn_id, _ = await self._post(conn, txn, now)
+        await self._debited(conn, member_id, txn_id, amount, ledger.DEBIT, txn, now)
+        return Posted(txn_id, amount)
+
+    async def reserve(self, conn, member_id, order_id: str, amount: int, order_amount: int):
+        """Hold points for a checkout, within the order's deduction share."""
+        row = await self.member(conn, member_id, SPEND)
+        s = self.settings
+        others = await holds.for_order(conn, member_id, order_id, (HELD, CAPTURED))
+        total = amount + sum(h["amount"] for h in others)
+        if not spending.within_share(
+            total, order_amount, s.max_deduction_percent, s.points_per_cny
+        ):
+            most = spending.max_points_for(order_amount, s.max_deduction_percent, s.points_per_cny)
+            room = max(0, most - (total - amount))
+            raise errors.invalid(
+                [("points", f"at most {room} more points may be deducted from this order")],
+                "HOLD_EXCEEDS_ORDER_SHARE",
+            )
+        self._require_available(row, amount)
+        now = self.now()
+        hold_id = ids.new_id()
+        txn = Transaction(ledger.HOLD, str(member_id), reference=order_id)
+        ledger.hold(txn, str(member_id), amount)
+        allocations = await self._consume(conn, member_id, amount)
+        await self._post(conn, txn, now)
+        expires_at = now + dt.timedelta(seconds=s.hold_timeout_seconds)
+        hold = await holds.insert(
+            conn,
+            hold_id=hold_id,
+            member_id=member_id,
+            order_id=order_id,
+            amount=amount,
+            expires_at=expires_at,
+        )
+        await lot_store.record_hold(conn, hold_id, allocations)
+        await self.outbox.add(
+            conn,
+            "points.held",
+            str(member_id),
+            ev.PointsHeld(
+                member_id=str(member_id),
+                hold_id=str(hold_id),
+                points=amount,
+                order_id=order_id,
+                expire_time=ts(expires_at),
+            ),
+        )
+        return hold
+
+    async def _locked_hold(self, conn, hold_id: uuid.UUID, use: str | None):
+        """The hold and its member, both locked (member first, as everywhere)."""
+        hold = await holds.get(conn, hold_id)
+        if hold is None:
+            raise errors.not_found("hold", str(hold_id))
+        row = await self.member(conn, hold["member_id"], use)
+        return await holds.get(conn, hold_id, lock=True), row
+
+    async def capture(self, conn, hold_id: uuid.UUID, use: str | None = SPEND):
+        """Spend a held reservation. Returns (txn_id, hold)."""
+        hold, _ = await self._locked_hold(conn, hold_id, use)
+        now = self.now()
+        state = hold["state"]
+        if state == CAPTURED:
+            raise errors.failed_precondition("HOLD_ALREADY_CAPTURED", "the hold was captured")
+        if state == RELEASED:
+            raise errors.failed_precondition("HOLD_RELEASED", "the hold was released")
+        if state == EXPIRED or (use and hold["expires_at"] <= now):
+            raise errors.failed_precondition("HOLD_EXPIRED", "the hold expired")
+        member_id = hold["member_id"]
+        txn = Transaction(ledger.HOLD_CAPTURE, str(member_id), reference=hold["order_id"])
+        ledger.capture(txn, str(member_id), hold["amount"])
+        txn_id, _ = await self._post(conn, txn, now)
+        hold = await holds.settle(conn, hold_id, CAPTURED)
+        await self._debited(conn, member_id, txn_id, hold["amount"], ledger.HOLD_CAPTURE, txn, now)
+        return txn_id, hold
+
+    async def capture_lapsed(self, conn, hold_id: uuid.UUID):
+        """Capture a hold that was released or timed out before its order's payment arrived.
+
+        The member had the discount, so the points are taken from available now; what is not
+        there becomes debt. Returns (txn_id, hold).
+        """
+        hold, row = await self._locked_hold(conn, hold_id, None)
+        member_id, amount = hold["member_id"], hold["amount"]
+        now = self.now()
+        txn = Transaction(
+            ledger.HOLD_CAPTURE, str(member_id), reference=hold["order_id"], reason="lapsed hold"
+        )
+        owed = ledger.take_or_owe(
+            txn,
+            str(member_id),
+            amount,
+            row["available"],
+            (ledger.REDEMPTION, ""),
+            ledger.HOLD_CAPTURE,
+        )
+        allocations = await self._consume(conn, member_id, amount - owed)
+        await lot_store.record_hold(conn, hold_id, allocations)
+        txn_id, _ = await self._post(conn, txn, now)
+        hold = await holds.settle(conn, hold_id, CAPTURED)
+        await self._debited(conn, member_id, txn_id, amount, ledger.HOLD_CAPTURE, txn, now, owed)
+        return txn_id, hold
+
+    async def release(self, conn, hold_id: uuid.UUID, reason: str = RELEASED):
+        """Return held points to available. A hold no longer held is returned unchanged;
+        a captured one is refused when a caller asked (reason RELEASED)."""
+        hold, _ = await self._locked_hold(conn, hold_id, None)
+        if hold["state"] == CAPTURED and reason == RELEASED:
+            raise errors.failed_precondition("HOLD_CAPTURED", "the hold was captured")
+        if hold["state"] != HELD:
+            return hold
+        member_id, amount = hold["member_id"], hold["amount"]
+        now = self.now()
+        txn = Transaction(
+            ledger.HOLD_RELEASE, str(member_id), reference=hold["order_id"], reason=reason
+        )
+        ledger.release(txn, str(member_id), amount)
+        txn_id, _ = await self._post(conn, txn, now)
+        back, rest = lots.give_back(await lot_store.taken_by_hold(conn, hold_id), amount)
+        await lot_store.put_back(conn, back)
+        await lot_store.forget_hold(conn, hold_id)
+        await self._lot(conn, member_id, txn_id, rest, now)
+        hold = await holds.settle(conn, hold_id, EXPIRED if reason == EXPIRED else RELEASED)
+        await self.outbox.add(
+            conn,
+            "points.hold_released",
+            str(member_id),
+            ev.PointsHoldReleased(
+                member_id=str(member_id),
+                hold_id=str(hold_id),
+                points=amount,
+                reason=RELEASE_REASONS[reason],
+                released_time=ts(now),
+            ),
+        )
+        return hold
