@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hmac
-import json
 import re
 import uuid
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from loyalty.identity.v1 import events_pb2 as ev
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from loyalty.identity.v1 import resources_pb2 as res
-from services.kit import auth, errors, idempotency, ids
+from services.kit import auth, errors, idempotency, ids, paging, timestamps
 from services.kit.errors import Violations
 
 from . import crypto, store
@@ -50,33 +47,13 @@ _CLIENT_ID = re.compile(r"^[a-z][a-z0-9-]{2,62}$")
 _SCOPE = re.compile(r"^[a-z]+:[a-z_]+$")
 _PROFILE_FIELDS = ("nickname", "gender", "birthday", "region")
 _OPERATOR_CHANNELS = {"store_desk", "bulk_import"}
-MAX_PAGE = 500
-
-
-def _ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _member_id(value: str, field: str = "member_id") -> uuid.UUID:
-    parsed = ids.parse_id(value)
-    if parsed is None:
-        raise errors.invalid([(field, "must be a member id (UUID)")])
+    v = Violations()
+    parsed = v.uuid(field, value, "a member id")
+    v.raise_if_any()
     return parsed
-
-
-def _text(v: Violations, field: str, value: str, *, maximum: int, required: bool = True) -> None:
-    if required and not value.strip():
-        v.add(field, "required")
-    elif len(value) > maximum:
-        v.add(field, f"at most {maximum} characters")
 
 
 class IdentityApi(pb_grpc.IdentityServiceServicer):
@@ -119,8 +96,8 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                 res.LinkedAccount(provider=p, subject=s)
                 for p, _, s in (item.partition(":") for item in row["linked"])
             ],
-            create_time=_ts(row["created_at"]),
-            update_time=_ts(row["updated_at"]),
+            create_time=timestamps.to_proto(row["created_at"]),
+            update_time=timestamps.to_proto(row["updated_at"]),
         )
 
     async def _member(self, conn, member_id: uuid.UUID) -> res.Member:
@@ -151,7 +128,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
     async def _issue_tokens(
         self, conn, member_id: uuid.UUID, family_id: uuid.UUID | None = None
     ) -> res.TokenPair:
-        now = _now()
+        now = timestamps.now()
         s = self.settings
         refresh, refresh_hash = crypto.opaque_token()
         refresh_expiry = now + dt.timedelta(seconds=s.refresh_ttl_seconds)
@@ -170,8 +147,10 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             access_token=access,
             refresh_token=refresh,
             token_type="Bearer",
-            access_expire_time=_ts(now + dt.timedelta(seconds=s.access_ttl_seconds)),
-            refresh_expire_time=_ts(refresh_expiry),
+            access_expire_time=timestamps.to_proto(
+                now + dt.timedelta(seconds=s.access_ttl_seconds)
+            ),
+            refresh_expire_time=timestamps.to_proto(refresh_expiry),
         )
 
     # --- registration and login ---------------------------------------------------------------
@@ -197,7 +176,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             if problem:
                 v.add("password", problem)
         self._check_profile(v, request.profile, set(_PROFILE_FIELDS))
-        _text(v, "referral_code", request.referral_code, maximum=16, required=False)
+        v.text("referral_code", request.referral_code, maximum=16, required=False)
         v.raise_if_any("PASSWORD_TOO_WEAK" if v.names("password") else "INVALID_ARGUMENT")
         if channel in _OPERATOR_CHANNELS:
             auth.require_scope(SCOPE_WRITE)
@@ -241,7 +220,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                     member_id=str(member_id),
                     channel=request.channel,
                     referred_by=str(referred_by) if referred_by else "",
-                    registered_time=_ts(_now()),
+                    registered_time=timestamps.to_proto(timestamps.now()),
                 ),
             )
             return pb.RegisterMemberResponse(member=await self._member(conn, member_id))
@@ -268,7 +247,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         v.raise_if_any()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.credential(conn, phone=phone, email=email)
-            now = _now()
+            now = timestamps.now()
             if row is not None and self.lockout.is_locked(row["locked_until"], now):
                 raise errors.resource_exhausted(
                     "CREDENTIAL_LOCKED",
@@ -300,7 +279,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             if (
                 row is None
                 or row["revoked_at"]
-                or row["expires_at"] <= _now()
+                or row["expires_at"] <= timestamps.now()
                 or row["status"] == rules.CLOSED
             ):
                 failure = errors.unauthenticated(
@@ -330,8 +309,8 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
 
     async def IssueClientToken(self, request, context):
         v = Violations()
-        _text(v, "client_id", request.client_id, maximum=63)
-        _text(v, "client_secret", request.client_secret, maximum=256)
+        v.text("client_id", request.client_id, maximum=63)
+        v.text("client_secret", request.client_secret, maximum=256)
         v.raise_if_any()
         row = await store.get_client(self.pool, request.client_id)
         expected = row["secret_hash"] if row else crypto.token_hash("")
@@ -339,7 +318,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             raise errors.unauthenticated(
                 "INVALID_CLIENT_CREDENTIALS", "client id or secret is wrong"
             )
-        now = _now()
+        now = timestamps.now()
         ttl = self.settings.client_token_ttl_seconds
         token = self.app.signer.access_token(
             subject=row["client_id"],
@@ -352,7 +331,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         return pb.IssueClientTokenResponse(
             access_token=token,
             token_type="Bearer",
-            expire_time=_ts(now + dt.timedelta(seconds=ttl)),
+            expire_time=timestamps.to_proto(now + dt.timedelta(seconds=ttl)),
         )
 
     async def CreateClient(self, request, context):
@@ -368,8 +347,8 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         for i, scope in enumerate(request.scopes):
             v.check(bool(_SCOPE.fullmatch(scope)), f"scopes[{i}]", "must look like 'points:grant'")
         for i, role in enumerate(request.roles):
-            _text(v, f"roles[{i}]", role, maximum=64)
-        _text(v, "display_name", request.display_name, maximum=128, required=False)
+            v.text(f"roles[{i}]", role, maximum=64)
+        v.text("display_name", request.display_name, maximum=128, required=False)
         v.raise_if_any()
         secret, secret_hash = crypto.opaque_token()
 
@@ -418,13 +397,11 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
 
     def _check_profile(self, v: Violations, profile: res.Profile, paths: set[str]) -> None:
         if "nickname" in paths:
-            _text(
-                v, "profile.nickname", profile.nickname, maximum=rules.NICKNAME_MAX, required=False
-            )
+            v.text("profile.nickname", profile.nickname, maximum=rules.NICKNAME_MAX, required=False)
         if "region" in paths:
-            _text(v, "profile.region", profile.region, maximum=rules.REGION_MAX, required=False)
+            v.text("profile.region", profile.region, maximum=rules.REGION_MAX, required=False)
         if "birthday" in paths:
-            problem = rules.birthday_problem(profile.birthday, _now().date())
+            problem = rules.birthday_problem(profile.birthday, timestamps.now().date())
             if problem:
                 v.add("profile.birthday", problem)
         if "gender" in paths and profile.gender not in _GENDERS:
@@ -466,7 +443,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                 "member.profile_updated",
                 str(member_id),
                 ev.MemberProfileUpdated(
-                    member_id=str(member_id), changed_fields=list(changes), updated_time=_ts(_now())
+                    member_id=str(member_id),
+                    changed_fields=list(changes),
+                    updated_time=timestamps.to_proto(timestamps.now()),
                 ),
             )
             return pb.UpdateProfileResponse(member=await self._member(conn, member_id))
@@ -480,7 +459,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         auth.require_member_or_scope(str(member_id), SCOPE_WRITE)
         v = Violations()
         legal_name = request.legal_name.strip()
-        _text(v, "legal_name", legal_name, maximum=64)
+        v.text("legal_name", legal_name, maximum=64)
         number = id_number.normalize(request.id_number)
         problem = id_number.problem(number)
         if problem:
@@ -514,7 +493,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                 conn,
                 "member.verified",
                 str(member_id),
-                ev.MemberVerified(member_id=str(member_id), verified_time=_ts(_now())),
+                ev.MemberVerified(
+                    member_id=str(member_id), verified_time=timestamps.to_proto(timestamps.now())
+                ),
             )
             return pb.VerifyRealNameResponse(member=await self._member(conn, member_id))
 
@@ -531,7 +512,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             "provider",
             f"one of {', '.join(sorted(rules.PROVIDERS))}",
         )
-        _text(v, "subject", request.subject, maximum=128)
+        v.text("subject", request.subject, maximum=128)
         v.raise_if_any()
 
         async def work(conn):
@@ -552,7 +533,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                 "member.account_linked",
                 str(member_id),
                 ev.MemberAccountLinked(
-                    member_id=str(member_id), provider=request.provider, linked_time=_ts(_now())
+                    member_id=str(member_id),
+                    provider=request.provider,
+                    linked_time=timestamps.to_proto(timestamps.now()),
                 ),
             )
             return pb.LinkAccountResponse(member=await self._member(conn, member_id))
@@ -581,7 +564,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                 "member.account_unlinked",
                 str(member_id),
                 ev.MemberAccountUnlinked(
-                    member_id=str(member_id), provider=request.provider, unlinked_time=_ts(_now())
+                    member_id=str(member_id),
+                    provider=request.provider,
+                    unlinked_time=timestamps.to_proto(timestamps.now()),
                 ),
             )
             return pb.UnlinkAccountResponse(member=await self._member(conn, member_id))
@@ -609,7 +594,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             auth.require_scope(SCOPE_ADMIN)
         v = Violations()
         # Freeze and unfreeze need a reason for the audit trail; closing is the member's own call.
-        _text(v, "reason", request.reason, maximum=256, required=target != rules.CLOSED)
+        v.text("reason", request.reason, maximum=256, required=target != rules.CLOSED)
         v.raise_if_any()
 
         async def work(conn):
@@ -640,7 +625,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             "FreezeMember",
             rules.FROZEN,
             "frozen",
-            lambda m, r: ev.MemberFrozen(member_id=m, reason=r, frozen_time=_ts(_now())),
+            lambda m, r: ev.MemberFrozen(
+                member_id=m, reason=r, frozen_time=timestamps.to_proto(timestamps.now())
+            ),
             pb.FreezeMemberResponse,
         )
 
@@ -650,7 +637,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             "UnfreezeMember",
             rules.ACTIVE,
             "unfrozen",
-            lambda m, r: ev.MemberUnfrozen(member_id=m, reason=r, unfrozen_time=_ts(_now())),
+            lambda m, r: ev.MemberUnfrozen(
+                member_id=m, reason=r, unfrozen_time=timestamps.to_proto(timestamps.now())
+            ),
             pb.UnfreezeMemberResponse,
         )
 
@@ -660,7 +649,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             "CloseMember",
             rules.CLOSED,
             "closed",
-            lambda m, _r: ev.MemberClosed(member_id=m, closed_time=_ts(_now())),
+            lambda m, _r: ev.MemberClosed(
+                member_id=m, closed_time=timestamps.to_proto(timestamps.now())
+            ),
             pb.CloseMemberResponse,
             member_may=True,
         )
@@ -722,36 +713,27 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         v.check(request.status == 0 or status is not None, "status", "unknown status")
         v.raise_if_any()
         query = {"tag": request.tag or None, "status": status}
-        after = _page_after(request.page_token, query)
-        size = min(request.page_size or 50, MAX_PAGE)
+        cursor = paging.cursor(request.page_token, query)
+        after = _page_uuid(cursor)
+        size = paging.size(request.page_size)
         async with self.pool.acquire() as conn:
             rows = await store.list_members(conn, after=after, limit=size + 1, **query)
         token = ""
         if len(rows) > size:
             rows = rows[:size]
-            token = _page_token(rows[-1]["member_id"], query)
+            token = paging.token(str(rows[-1]["member_id"]), query)
         return pb.ListMembersResponse(
             members=[self._to_proto(r) for r in rows], next_page_token=token
         )
 
 
-def _page_token(last: uuid.UUID, query: dict) -> str:
-    raw = json.dumps({"after": str(last), **query}, sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _page_after(token: str, query: dict) -> uuid.UUID | None:
-    """The cursor of a page token; a token from another query is refused (AIP-158)."""
-    if not token:
+def _page_uuid(cursor: str | None) -> uuid.UUID | None:
+    if cursor is None:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after = uuid.UUID(data.pop("after"))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return uuid.UUID(cursor)
+    except ValueError as exc:
         raise errors.invalid([("page_token", "malformed page token")]) from exc
-    if data != query:
-        raise errors.invalid([("page_token", "belongs to a query with other filters")])
-    return after
 
 
 def _registration_conflict(constraint: str) -> errors.AppError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import grpc
@@ -72,6 +73,20 @@ class Violations:
     def check(self, ok: bool, field_path: str, description: str) -> None:
         if not ok:
             self.add(field_path, description)
+
+    def text(self, field_path: str, value: str, *, maximum: int, required: bool = True) -> None:
+        if required and not value.strip():
+            self.add(field_path, "required")
+        elif len(value) > maximum:
+            self.add(field_path, f"at most {maximum} characters")
+
+    def uuid(self, field_path: str, value: str, what: str = "an id") -> uuid.UUID | None:
+        """The UUID in `value`, or None with a violation recorded."""
+        try:
+            return uuid.UUID(value)
+        except (ValueError, TypeError, AttributeError):
+            self.add(field_path, f"must be {what} (UUID)")
+            return None
 
     def names(self, field_path: str) -> bool:
         return any(f == field_path for f, _ in self.items)
