@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import grpc
+import pytest
+
 from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.identity.v1 import events_pb2 as identity
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import events_pb2 as subscription
 from services.kit import metrics
+from tests.support.grpc_errors import details
 
 from .conftest import assert_reconciled, uid
 
@@ -358,3 +362,49 @@ async def test_frozen_member_cannot_earn_or_spend_until_unfrozen(
     )
     await consumed("loyalty.identity.member.unfrozen.v1")
     assert (await points.Redeem(redeem, metadata=operator)).balance.available == 90
+
+
+async def test_malformed_event_is_dead_lettered_without_blocking_the_queue(
+    points, points_app, amqp, new_member, balance, publish, consumed
+):
+    member = await new_member()
+    await publish(PAID, "o-bad", paid("o-bad", "not-a-member-id", 1_000))
+    await publish(PAID, "o-good", paid("o-good", member, 1_000))
+    await consumed(PAID)
+    assert (await balance(member)).pending == 10
+    dlq = points_app.settings.queue_prefix + "points.commerce.dlq"
+    channel = await amqp.channel()
+    queue = await channel.declare_queue(dlq, passive=True)
+    found = []
+
+    async def dead_lettered():
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            found.append(message)
+        return any(m.headers.get("ce-subject") == "o-bad" for m in found)
+
+    await wait_for(dead_lettered, timeout=20)
+    await channel.close()
+    stored = await points_app.pool.fetchval("SELECT count(*) FROM orders WHERE order_id = 'o-bad'")
+    assert stored == 0
+
+
+async def test_closed_member_neither_earns_nor_spends(
+    points, points_app, operator, new_member, fund, publish, consumed
+):
+    member = await new_member()
+    await fund(member, 50)
+    await publish(
+        "loyalty.identity.member.closed.v1", member, identity.MemberClosed(member_id=member)
+    )
+    await consumed("loyalty.identity.member.closed.v1")
+    # An older freeze arriving late does not reopen or change a closed member.
+    await publish(
+        "loyalty.identity.member.unfrozen.v1", member, identity.MemberUnfrozen(member_id=member)
+    )
+    await consumed("loyalty.identity.member.unfrozen.v1")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await points.Redeem(
+            pb.RedeemRequest(request_id=uid(), member_id=member, points=1, catalogue_item="c"),
+            metadata=operator,
+        )
+    assert details(err.value)[0] == "MEMBER_CLOSED"
