@@ -153,7 +153,9 @@ class Orders:
                     conn, member_id, remaining, rules_domain.CODE_PURCHASE_REBATE, order_id
                 )
             await order_store.update(conn, order_id, rebate_state="available")
-        await self._first_order(conn, member_id, order_id)
+        if order["paid_amount_minor"] > order["refunded_minor"]:
+            # A fully refunded order bought nothing: it does not count as the first order.
+            await self._first_order(conn, member_id, order_id)
 
     async def _first_order(self, conn, member_id: uuid.UUID, order_id: str) -> None:
         member = await members.get(conn, member_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from .locks import LOCK_ORDER
+
 ORDER_COLUMNS = (
     "order_id, member_id, merchant_id, currency_code, paid_amount_minor, multiplier,"
     " rebate_points, rebate_reversed, refunded_minor, points_hold_id, points_used,"
@@ -17,7 +19,7 @@ async def get(conn, order_id: str):
 
 async def lock_key(conn, order_id: str) -> None:
     """Serialise every event of one order (taken before the member's lock)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('points:order:' || $1))", order_id)
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_ORDER, order_id)
 
 
 async def ensure(conn, order_id: str, member_id: uuid.UUID) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..domain.rules import EarningRule, StreakBonus
+from .locks import LOCK_RULE
 
 RULE_COLUMNS = (
     "rule_code, version, kind, points, daily_cap, period_cap, period_days, streak_bonus,"
@@ -59,7 +60,7 @@ async def latest(conn, rule_code: str) -> EarningRule | None:
 
 async def lock_code(conn, rule_code: str) -> None:
     """Serialise versioning of one rule code, so two changes never take the same number."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('points:rule:' || $1))", rule_code)
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_RULE, rule_code)
 
 
 async def insert(conn, rule: EarningRule, author: str) -> EarningRule:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+from .locks import LOCK_SUBSCRIPTION
+
 
 async def lock(conn, subscription_id: str):
     """The projected subscription, with every event of it serialised (even the first)."""
     await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('points:subscription:' || $1))", subscription_id
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_SUBSCRIPTION, subscription_id
     )
     return await conn.fetchrow(
         "SELECT subscription_id, member_id, state, multiplier FROM subscriptions"

@@ -408,3 +408,23 @@ async def test_closed_member_neither_earns_nor_spends(
             metadata=operator,
         )
     assert details(err.value)[0] == "MEMBER_CLOSED"
+
+
+async def test_fully_refunded_first_order_pays_no_referral_bonus(
+    points, points_app, new_member, balance, publish, consumed
+):
+    referrer = await new_member()
+    referee = await new_member(referred_by=uuid.UUID(referrer))
+    await publish(PAID, "o-z1", paid("o-z1", referee, 3_000))
+    await publish(REFUNDED, "o-z1", refunded("o-z1", referee, 3_000))
+    await consumed(REFUNDED)
+    await publish(COMPLETED, "o-z1", completed("o-z1", referee))
+    await consumed(COMPLETED)
+    assert (await balance(referrer)).available == 0
+    await publish(PAID, "o-z2", paid("o-z2", referee, 3_000))
+    await publish(COMPLETED, "o-z2", completed("o-z2", referee))
+    await consumed(COMPLETED, 2)
+    assert (await balance(referrer)).available == 500
+    b = await balance(referee)
+    assert (b.available, b.pending) == (30, 0)
+    await assert_reconciled(points_app.pool)
