@@ -140,30 +140,40 @@ def balance(points, operator):
 
 
 @pytest.fixture
-def publish(amqp):
+def published():
+    """Ids of the events this test published, by type."""
+    return {}
+
+
+@pytest.fixture
+def publish(amqp, published):
     """Publish a storefront or suite event the way its producer would."""
     names = servers.broker_settings()
 
     async def send(type_: str, subject: str, payload, event_id: str | None = None) -> str:
-        exchange = (
-            names["commerce_exchange"]
-            if type_.startswith("commerce.")
-            else names["events_exchange"]
-        )
-        return await bus.publish(amqp, exchange, type_, subject, payload, event_id=event_id)
+        commerce = type_.startswith("commerce.")
+        exchange = names["commerce_exchange"] if commerce else names["events_exchange"]
+        sent = await bus.publish(amqp, exchange, type_, subject, payload, event_id=event_id)
+        published.setdefault(type_, set()).add(sent)
+        return sent
 
     return send
 
 
 @pytest.fixture
-def consumed(points_app):
-    """Wait until the points consumers applied `count` events of a type."""
+def consumed(points_app, published):
+    """Wait until the points consumers applied `count` of the events of a type this test
+    published (events other tests or services publish meanwhile do not count)."""
 
     async def wait(type_: str, count: int = 1, timeout: float = 10.0) -> None:
+        ids = list(published.get(type_, ()))
+
         async def enough():
             while (
                 await points_app.pool.fetchval(
-                    "SELECT count(*) FROM inbox WHERE event_type = $1", type_
+                    "SELECT count(*) FROM inbox WHERE event_type = $1 AND event_id = ANY($2)",
+                    type_,
+                    ids,
                 )
                 < count
             ):
