@@ -8,7 +8,7 @@ import uuid
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc as pb_grpc
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import auth, errors, idempotency
+from services.kit import auth, errors, idempotency, paging
 from services.kit.errors import Violations
 
 from ..domain import rules as rules_domain
@@ -43,7 +43,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     async def ListLedgerEntries(self, request, context):
         v = Violations()
         member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
-        size = convert.page_size(v, request.page_size)
+        v.check(request.page_size >= 0, "page_size", "must not be negative")
         kind = convert.entry_kind_filter(v, request.kind)
         start = request.start_time.ToDatetime(dt.UTC) if request.HasField("start_time") else None
         end = request.end_time.ToDatetime(dt.UTC) if request.HasField("end_time") else None
@@ -56,9 +56,8 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             "start": start.isoformat() if start else None,
             "end": end.isoformat() if end else None,
         }
-        before = convert.page_after(request.page_token, query)
-        if before is not None and not isinstance(before, int):
-            raise errors.invalid([("page_token", "malformed page token")])
+        size = paging.size(request.page_size)
+        before = _posting_cursor(paging.cursor(request.page_token, query))
         async with self.pool.acquire() as conn:
             if await members.get(conn, member_id) is None:
                 raise errors.not_found("member", str(member_id))
@@ -68,7 +67,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         token = ""
         if len(rows) > size:
             rows = rows[:size]
-            token = convert.page_token(rows[-1]["posting_id"], query)
+            token = paging.token(str(rows[-1]["posting_id"]), query)
         return pb.ListLedgerEntriesResponse(
             entries=[convert.entry_proto(r) for r in rows], next_page_token=token
         )
@@ -345,11 +344,9 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         return pb.GetEarningRuleResponse(rule=convert.rule_proto(rule))
 
     async def ListEarningRules(self, request, context):
-        v = Violations()
-        size = convert.page_size(v, request.page_size)
-        v.raise_if_any()
+        size = paging.size(request.page_size)
         auth.require_scope(SCOPE_READ)
-        after = convert.page_after(request.page_token, {})
+        after = paging.cursor(request.page_token, {})
         if after is not None and not isinstance(after, str):
             raise errors.invalid([("page_token", "malformed page token")])
         async with self.pool.acquire() as conn:
@@ -357,10 +354,20 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         token = ""
         if len(found) > size:
             found = found[:size]
-            token = convert.page_token(found[-1].rule_code, {})
+            token = paging.token(found[-1].rule_code, {})
         return pb.ListEarningRulesResponse(
             rules=[convert.rule_proto(r) for r in found], next_page_token=token
         )
+
+
+def _posting_cursor(cursor) -> int | None:
+    """The posting id a ledger page starts below."""
+    if cursor is None:
+        return None
+    try:
+        return int(cursor)
+    except (TypeError, ValueError) as exc:
+        raise errors.invalid([("page_token", "malformed page token")]) from exc
 
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PointsService"].full_name

@@ -1,15 +1,13 @@
-"""Proto ⇄ domain conversions, input checks and page tokens of the points API."""
+"""Proto ⇄ domain conversions and input checks of the points API."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import re
 import uuid
 
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import errors, ids
+from services.kit import ids
 from services.kit.errors import Violations
 
 from ..domain import ledger as books
@@ -17,7 +15,6 @@ from ..domain import rules as rules_domain
 from ..domain.rules import EarningRule, StreakBonus
 from ..ledger import ts
 
-MAX_PAGE, DEFAULT_PAGE = 500, 50
 MAX_POINTS = rules_domain.MAX_POINTS
 MERCHANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 BUCKETS = {
@@ -109,30 +106,6 @@ def entry_proto(row) -> res.LedgerEntry:
         create_time=ts(row["created_at"]),
         bucket=BUCKETS[row["account"]],
     )
-
-
-def page_token(after, query: dict) -> str:
-    raw = json.dumps({"after": after, **query}, sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def page_after(token: str, query: dict):
-    """The cursor of a page token; a token from another query is refused (AIP-158)."""
-    if not token:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        after = data.pop("after")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise errors.invalid([("page_token", "malformed page token")]) from exc
-    if data != query:
-        raise errors.invalid([("page_token", "belongs to a query with other filters")])
-    return after
-
-
-def page_size(v: Violations, value: int) -> int:
-    v.check(value >= 0, "page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE, MAX_PAGE)
 
 
 def entry_kind_filter(v: Violations, value: int) -> str | None:
