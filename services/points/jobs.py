@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 
 from loyalty.points.v1 import events_pb2 as ev
-from services.kit import db, logging
+from services.kit import db, logging, timestamps
 from services.kit.jobs import Job
 
-from .ledger import EXPIRED, Ledger, ts
+from .ledger import EXPIRED, Ledger
 from .store import holds, lots
 
 log = logging.get("points.jobs")
@@ -79,7 +79,7 @@ async def notify_expiring(ledger: Ledger, pool, now: dt.datetime | None = None) 
                     ev.PointsExpiring(
                         member_id=str(group["member_id"]),
                         points=group["points"],
-                        expire_time=ts(group["expires_at"]),
+                        expire_time=timestamps.to_proto(group["expires_at"]),
                     ),
                 )
             sent += len(groups)

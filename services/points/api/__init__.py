@@ -8,12 +8,12 @@ import uuid
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc as pb_grpc
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import auth, errors, idempotency, paging
+from services.kit import auth, errors, idempotency, paging, timestamps
 from services.kit.errors import Violations
 
 from ..domain import rules as rules_domain
 from ..domain.rules import EarningRule
-from ..ledger import Ledger, ts
+from ..ledger import Ledger
 from ..store import budgets, holds, journal, members
 from ..store import rules as rule_store
 from . import convert
@@ -143,7 +143,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             return pb.GrantResponse(
                 transaction_id=str(posted.txn_id),
                 points=posted.points,
-                expire_time=ts(posted.expires_at),
+                expire_time=timestamps.to_proto(posted.expires_at),
                 balance=await self._balance(conn, member_id),
             )
 

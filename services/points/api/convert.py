@@ -7,13 +7,12 @@ import re
 import uuid
 
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import ids
+from services.kit import ids, timestamps
 from services.kit.errors import Violations
 
 from ..domain import ledger as books
 from ..domain import rules as rules_domain
 from ..domain.rules import EarningRule, StreakBonus
-from ..ledger import ts
 
 MAX_POINTS = rules_domain.MAX_POINTS
 MERCHANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -77,7 +76,7 @@ def rule_proto(rule: EarningRule) -> res.EarningRule:
         streak_bonus=[res.StreakBonus(day=b.day, bonus=b.bonus) for b in rule.streak_bonus],
         merchant_funded=rule.merchant_funded,
         enabled=rule.enabled,
-        effective_time=ts(rule.effective_at),
+        effective_time=timestamps.to_proto(rule.effective_at),
     )
 
 
@@ -88,8 +87,8 @@ def hold_proto(row) -> res.Hold:
         amount=row["amount"],
         state=HOLD_STATES[row["state"]],
         order_id=row["order_id"],
-        expire_time=ts(row["expires_at"]),
-        create_time=ts(row["created_at"]),
+        expire_time=timestamps.to_proto(row["expires_at"]),
+        create_time=timestamps.to_proto(row["created_at"]),
     )
 
 
@@ -103,7 +102,7 @@ def entry_proto(row) -> res.LedgerEntry:
         rule_code=row["rule_code"],
         reference=row["reference"],
         reason=row["reason"],
-        create_time=ts(row["created_at"]),
+        create_time=timestamps.to_proto(row["created_at"]),
         bucket=BUCKETS[row["account"]],
     )
 

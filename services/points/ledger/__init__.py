@@ -18,7 +18,6 @@ from .base import (
     Posted,
     actor,
     entry_kind,
-    ts,
 )
 from .corrections import Corrections
 from .earning import Earning
@@ -43,5 +42,4 @@ __all__ = [
     "Posted",
     "actor",
     "entry_kind",
-    "ts",
 ]

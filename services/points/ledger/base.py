@@ -7,11 +7,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from google.protobuf import timestamp_pb2
-
 from loyalty.points.v1 import events_pb2 as ev
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import auth, errors
+from services.kit import auth, errors, timestamps
 from services.kit.outbox import Outbox
 
 from ..config import PointsSettings
@@ -28,14 +26,6 @@ RELEASE_REASONS = {
     EXPIRED: ev.HOLD_RELEASE_REASON_EXPIRED,
     "order_cancelled": ev.HOLD_RELEASE_REASON_ORDER_CANCELLED,
 }
-
-
-def ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def entry_kind(kind: str) -> int:
@@ -69,7 +59,7 @@ class LedgerBase:
     ) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock or timestamps.now
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -133,8 +123,8 @@ class LedgerBase:
                 rule_code=txn.rule_code,
                 reference=txn.reference,
                 pending=False,
-                expire_time=ts(expires_at),
-                credited_time=ts(now),
+                expire_time=timestamps.to_proto(expires_at),
+                credited_time=timestamps.to_proto(now),
                 kind=entry_kind(kind),
                 debt_repaid=repaid,
             ),
@@ -153,7 +143,7 @@ class LedgerBase:
                 kind=entry_kind(kind),
                 reason=txn.reason,
                 reference=txn.reference,
-                debited_time=ts(now),
+                debited_time=timestamps.to_proto(now),
                 debt_points=debt,
             ),
         )
@@ -172,5 +162,5 @@ class LedgerBase:
             held=row["held"],
             debt=row["debt"],
             expiring_soon=await lot_store.expiring_soon(conn, member_id, until),
-            expiring_soon_before=ts(until),
+            expiring_soon_before=timestamps.to_proto(until),
         )

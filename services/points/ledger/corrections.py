@@ -7,6 +7,7 @@ import uuid
 
 from loyalty.points.v1 import events_pb2 as ev
 from loyalty.points.v1 import resources_pb2 as res
+from services.kit import timestamps
 
 from ..domain import ledger, lots
 from ..domain.ledger import Transaction
@@ -17,7 +18,6 @@ from .base import (
     LedgerBase,
     Posted,
     actor,
-    ts,
 )
 
 
@@ -77,8 +77,8 @@ class Corrections(LedgerBase):
                 transaction_id=str(txn_id),
                 points=amount,
                 reference=reference,
-                expire_time=ts(expires_at),
-                credited_time=ts(now),
+                expire_time=timestamps.to_proto(expires_at),
+                credited_time=timestamps.to_proto(now),
                 kind=res.LEDGER_ENTRY_KIND_REFUND_RETURN,
                 debt_repaid=repaid,
             ),
@@ -156,7 +156,7 @@ class Corrections(LedgerBase):
                 points=total,
                 lot_count=len(due),
                 transaction_id=str(txn_id),
-                expired_time=ts(now),
+                expired_time=timestamps.to_proto(now),
             ),
         )
         return total

@@ -6,7 +6,7 @@ import uuid
 
 from loyalty.points.v1 import events_pb2 as ev
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import errors
+from services.kit import errors, timestamps
 
 from ..domain import ledger
 from ..domain import rules as rules_domain
@@ -18,7 +18,6 @@ from .base import (
     EARN,
     LedgerBase,
     Posted,
-    ts,
 )
 
 
@@ -131,7 +130,7 @@ class Earning(LedgerBase):
                 rule_code=rule.rule_code,
                 reference=reference,
                 pending=True,
-                credited_time=ts(now),
+                credited_time=timestamps.to_proto(now),
                 kind=res.LEDGER_ENTRY_KIND_PENDING_CREDIT,
             ),
         )

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 from loyalty.points.v1 import events_pb2 as ev
-from services.kit import errors, ids
+from services.kit import errors, ids, timestamps
 
 from ..domain import ledger, lots, spending
 from ..domain.ledger import Transaction
@@ -21,7 +21,6 @@ from .base import (
     SPEND,
     LedgerBase,
     Posted,
-    ts,
 )
 
 
@@ -90,7 +89,7 @@ class Spending(LedgerBase):
                 hold_id=str(hold_id),
                 points=amount,
                 order_id=order_id,
-                expire_time=ts(expires_at),
+                expire_time=timestamps.to_proto(expires_at),
             ),
         )
         return hold
@@ -178,7 +177,7 @@ class Spending(LedgerBase):
                 hold_id=str(hold_id),
                 points=amount,
                 reason=RELEASE_REASONS[reason],
-                released_time=ts(now),
+                released_time=timestamps.to_proto(now),
             ),
         )
         return hold
