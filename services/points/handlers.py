@@ -10,6 +10,7 @@ from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.identity.v1 import events_pb2 as identity
 from loyalty.subscription.v1 import events_pb2 as subscription
 from services.kit import events, logging
+from services.kit.errors import Violations
 from services.kit.inbox import Binding
 
 from .domain import rules as rules_domain
@@ -25,18 +26,25 @@ SUBSCRIPTION = "loyalty.subscription.subscription."
 COMMERCE = "commerce."
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, TypeError) as exc:
-        # A malformed event can never succeed: it is retried, then dead-lettered for a human.
-        raise ValueError(f"{what} is not a UUID") from exc
+def _checked(v: Violations) -> None:
+    """A malformed event can never succeed: it is retried, then dead-lettered for a human."""
+    v.raise_if_any("MALFORMED_EVENT")
 
 
-def _text(value: str, what: str, maximum: int = 128) -> str:
-    if not value or len(value) > maximum:
-        raise ValueError(f"{what} is required (at most {maximum} characters)")
-    return value
+def _member(value: str, field: str = "member_id") -> uuid.UUID:
+    v = Violations()
+    member_id = v.uuid(field, value, "a member id")
+    _checked(v)
+    return member_id
+
+
+def _order(order_id: str, member_id: str) -> tuple[str, uuid.UUID]:
+    """The order and member ids every commerce event names."""
+    v = Violations()
+    v.text("order_id", order_id, maximum=128)
+    member = v.uuid("member_id", member_id, "a member id")
+    _checked(v)
+    return order_id, member
 
 
 def _time(stamp, fallback: dt.datetime) -> dt.datetime:
@@ -96,8 +104,8 @@ class Handlers:
     # --- identity -------------------------------------------------------------------------
     async def member_registered(self, conn, envelope: events.Envelope) -> None:
         p = envelope.payload(identity.MemberRegistered)
-        member_id = _uuid(p.member_id, "member_id")
-        referrer = _uuid(p.referred_by, "referred_by") if p.referred_by else None
+        member_id = _member(p.member_id)
+        referrer = _member(p.referred_by, "referred_by") if p.referred_by else None
         await members.ensure(conn, member_id)
         row = await members.lock(conn, member_id)
         if row["registered"]:
@@ -117,7 +125,7 @@ class Handlers:
         await self.orders.referral(conn, member_id, "registered")
 
     async def _set_status(self, conn, envelope, member_id: str, stamp, status: str) -> None:
-        member = _uuid(member_id, "member_id")
+        member = _member(member_id)
         at = _time(stamp, envelope.time or self.ledger.now())
         await members.ensure(conn, member)
         row = await members.lock(conn, member)
@@ -153,8 +161,11 @@ class Handlers:
 
         async def handle(conn, envelope) -> None:
             p = envelope.payload(message)
-            subscription_id = _text(p.subscription_id, "subscription_id")
-            member_id = _uuid(p.member_id, "member_id")
+            v = Violations()
+            subscription_id = p.subscription_id
+            v.text("subscription_id", subscription_id, maximum=128)
+            member_id = v.uuid("member_id", p.member_id, "a member id")
+            _checked(v)
             current = await subscriptions.lock(conn, subscription_id)
             state = subscription_domain.state_after(current and current["state"], name)
             if state is None:
@@ -175,39 +186,46 @@ class Handlers:
     # --- commerce -------------------------------------------------------------------------
     async def order_paid(self, conn, envelope) -> None:
         p = envelope.payload(commerce.OrderPaid)
-        if p.paid_amount_minor < 0 or p.points_used < 0:
-            raise ValueError("amounts must not be negative")
+        order_id, member_id = _order(p.order_id, p.member_id)
+        v = Violations()
+        v.check(p.paid_amount_minor >= 0, "paid_amount_minor", "must not be negative")
+        v.check(p.points_used >= 0, "points_used", "must not be negative")
+        hold_id = (
+            v.uuid("points_hold_id", p.points_hold_id, "a hold id") if p.points_hold_id else None
+        )
+        _checked(v)
         await self.orders.paid(
             conn,
             Payment(
-                order_id=_text(p.order_id, "order_id"),
-                member_id=_uuid(p.member_id, "member_id"),
+                order_id=order_id,
+                member_id=member_id,
                 merchant_id=p.merchant_id,
                 currency_code=p.currency_code.upper(),
                 paid_amount_minor=p.paid_amount_minor,
-                points_hold_id=_uuid(p.points_hold_id, "points_hold_id")
-                if p.points_hold_id
-                else None,
+                points_hold_id=hold_id,
                 points_used=p.points_used,
             ),
         )
 
     async def order_completed(self, conn, envelope) -> None:
         p = envelope.payload(commerce.OrderCompleted)
-        await self.orders.completed(
-            conn, _text(p.order_id, "order_id"), _uuid(p.member_id, "member_id")
-        )
+        await self.orders.completed(conn, *_order(p.order_id, p.member_id))
 
     async def order_refunded(self, conn, envelope) -> None:
         p = envelope.payload(commerce.OrderRefunded)
-        if p.refunded_amount_minor < 0 or p.points_to_return < 0:
-            raise ValueError("amounts must not be negative")
+        order_id, member_id = _order(p.order_id, p.member_id)
+        refund_id = p.refund_id or envelope.id
+        v = Violations()
+        v.text("refund_id", refund_id, maximum=128)
+        v.check(p.refunded_amount_minor >= 0, "refunded_amount_minor", "must not be negative")
+        v.check(p.points_to_return >= 0, "points_to_return", "must not be negative")
+        _checked(v)
         await self.orders.refunded(
             conn,
             Refund(
-                order_id=_text(p.order_id, "order_id"),
-                member_id=_uuid(p.member_id, "member_id"),
-                refund_id=_text(p.refund_id or envelope.id, "refund_id"),
+                order_id=order_id,
+                member_id=member_id,
+                refund_id=refund_id,
                 refunded_amount_minor=p.refunded_amount_minor,
                 points_to_return=p.points_to_return,
             ),
@@ -215,14 +233,15 @@ class Handlers:
 
     async def order_cancelled(self, conn, envelope) -> None:
         p = envelope.payload(commerce.OrderCancelled)
-        await self.orders.cancelled(
-            conn, _text(p.order_id, "order_id"), _uuid(p.member_id, "member_id")
-        )
+        await self.orders.cancelled(conn, *_order(p.order_id, p.member_id))
 
     async def review_posted(self, conn, envelope) -> None:
         p = envelope.payload(commerce.ReviewPosted)
-        member_id = _uuid(p.member_id, "member_id")
-        review_id = _text(p.review_id, "review_id")
+        v = Violations()
+        member_id = v.uuid("member_id", p.member_id, "a member id")
+        review_id = p.review_id
+        v.text("review_id", review_id, maximum=128)
+        _checked(v)
         await members.ensure(conn, member_id)
         row = await members.lock(conn, member_id)
         if row["status"] != ACTIVE:

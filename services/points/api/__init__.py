@@ -34,7 +34,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     # --- reading --------------------------------------------------------------------------
     async def GetBalance(self, request, context):
         v = Violations()
-        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        member_id = v.uuid("member_id", request.member_id, "a member id")
         v.raise_if_any()
         auth.require_member_or_scope(str(member_id), SCOPE_READ)
         async with self.pool.acquire() as conn:
@@ -42,7 +42,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def ListLedgerEntries(self, request, context):
         v = Violations()
-        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        member_id = v.uuid("member_id", request.member_id, "a member id")
         v.check(request.page_size >= 0, "page_size", "must not be negative")
         kind = convert.entry_kind_filter(v, request.kind)
         start = request.start_time.ToDatetime(dt.UTC) if request.HasField("start_time") else None
@@ -74,7 +74,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def GetHold(self, request, context):
         v = Violations()
-        hold_id = convert.parse_uuid(v, "hold_id", request.hold_id, "a hold id")
+        hold_id = v.uuid("hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
         principal = auth.require()
         async with self.pool.acquire() as conn:
@@ -90,7 +90,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     # --- earning --------------------------------------------------------------------------
     async def SignIn(self, request, context):
         v = Violations()
-        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        member_id = v.uuid("member_id", request.member_id, "a member id")
         v.raise_if_any()
         auth.require_member_or_scope(str(member_id), SCOPE_GRANT)
 
@@ -107,11 +107,11 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def Grant(self, request, context):
         v = Violations()
-        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
-        convert.check_text(v, "rule_code", request.rule_code, maximum=64)
+        member_id = v.uuid("member_id", request.member_id, "a member id")
+        v.text("rule_code", request.rule_code, maximum=64)
         if request.HasField("points"):
             convert.check_points(v, "points", request.points)
-        convert.check_text(v, "reference", request.reference, maximum=128, required=False)
+        v.text("reference", request.reference, maximum=128, required=False)
         convert.check_merchant(v, "merchant_id", request.merchant_id, required=False)
         v.raise_if_any()
         auth.require_scope(SCOPE_GRANT)
@@ -152,8 +152,8 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     # --- spending -------------------------------------------------------------------------
     async def ReserveHold(self, request, context):
         v = Violations()
-        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
-        convert.check_text(v, "order_id", request.order_id, maximum=128)
+        member_id = v.uuid("member_id", request.member_id, "a member id")
+        v.text("order_id", request.order_id, maximum=128)
         convert.check_points(v, "points", request.points)
         v.check(request.order_amount_minor > 0, "order_amount_minor", "must be positive")
         v.raise_if_any()
@@ -173,7 +173,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def CaptureHold(self, request, context):
         v = Violations()
-        hold_id = convert.parse_uuid(v, "hold_id", request.hold_id, "a hold id")
+        hold_id = v.uuid("hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
         auth.require_scope(SCOPE_SPEND)
 
@@ -191,7 +191,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def ReleaseHold(self, request, context):
         v = Violations()
-        hold_id = convert.parse_uuid(v, "hold_id", request.hold_id, "a hold id")
+        hold_id = v.uuid("hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
         principal = auth.require()
         if principal.kind != "member":
@@ -214,10 +214,10 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def Redeem(self, request, context):
         v = Violations()
-        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        member_id = v.uuid("member_id", request.member_id, "a member id")
         convert.check_points(v, "points", request.points)
-        convert.check_text(v, "catalogue_item", request.catalogue_item, maximum=128)
-        convert.check_text(v, "reference", request.reference, maximum=128, required=False)
+        v.text("catalogue_item", request.catalogue_item, maximum=128)
+        v.text("reference", request.reference, maximum=128, required=False)
         v.raise_if_any()
         auth.require_member_or_scope(str(member_id), SCOPE_SPEND)
 
@@ -234,10 +234,10 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     # --- operators ------------------------------------------------------------------------
     async def Adjust(self, request, context):
         v = Violations()
-        member_id = convert.parse_uuid(v, "member_id", request.member_id, "a member id")
+        member_id = v.uuid("member_id", request.member_id, "a member id")
         v.check(request.delta != 0, "delta", "must not be 0")
         v.check(abs(request.delta) <= MAX_POINTS, "delta", f"at most {MAX_POINTS} either way")
-        convert.check_text(v, "reason", request.reason, maximum=256)
+        v.text("reason", request.reason, maximum=256)
         v.raise_if_any()
         auth.require_scope(SCOPE_ADJUST)
 
@@ -329,7 +329,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
 
     async def GetEarningRule(self, request, context):
         v = Violations()
-        convert.check_text(v, "rule_code", request.rule_code, maximum=64)
+        v.text("rule_code", request.rule_code, maximum=64)
         if request.HasField("version"):
             v.check(request.version > 0, "version", "must be positive")
         v.raise_if_any()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import ids, timestamps
+from services.kit import timestamps
 from services.kit.errors import Violations
 
 from ..domain import ledger as books
@@ -28,22 +27,6 @@ HOLD_STATES = {
     "released": res.HOLD_STATE_RELEASED,
     "expired": res.HOLD_STATE_EXPIRED,
 }
-
-
-def parse_uuid(v: Violations, field: str, value: str, what: str) -> uuid.UUID | None:
-    parsed = ids.parse_id(value)
-    if parsed is None:
-        v.add(field, f"must be {what} (UUID)")
-    return parsed
-
-
-def check_text(
-    v: Violations, field: str, value: str, *, maximum: int, required: bool = True
-) -> None:
-    if required and not value.strip():
-        v.add(field, "required")
-    elif len(value) > maximum:
-        v.add(field, f"at most {maximum} characters")
 
 
 def check_points(v: Violations, field: str, value: int) -> None:
