@@ -13,7 +13,7 @@ from loyalty.identity.v1 import events_pb2 as ev
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from loyalty.identity.v1 import resources_pb2 as res
-from services.kit import auth, errors, idempotency, ids, paging, timestamps
+from services.kit import audit, auth, errors, idempotency, ids, paging, timestamps
 from services.kit.errors import Violations
 
 from . import crypto, store
@@ -121,8 +121,8 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         return f"{principal.kind}:{principal.subject}" if principal else "anonymous"
 
     async def _audit(self, conn, action: str, member_id: uuid.UUID, **detail) -> None:
-        await store.audit(
-            conn, actor=self._actor(), action=action, member_id=member_id, detail=detail
+        await audit.record(
+            conn, actor=self._actor(), action=action, subject=member_id, detail=detail
         )
 
     async def _issue_tokens(
@@ -365,11 +365,11 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                 )
             except store.Conflict as exc:
                 raise errors.already_exists("CLIENT_ALREADY_EXISTS", "client id is taken") from exc
-            await store.audit(
+            await audit.record(
                 conn,
                 actor=self._actor(),
                 action="client.create",
-                member_id=None,
+                subject=request.client_id,
                 detail={"client_id": request.client_id, "scopes": list(request.scopes)},
             )
             client = res.Client(

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from services.kit import auth, db
+from services.kit import audit, auth, db
 from services.kit.service import ServiceApp
 
 from . import api, crypto, store
@@ -82,11 +82,11 @@ async def create_client(app: IdentityApp, client_id: str, kind: str, *scopes: st
             roles=[],
             display_name=client_id,
         )
-        await store.audit(
+        await audit.record(
             conn,
             actor="cli",
             action="client.create",
-            member_id=None,
+            subject=client_id,
             detail={"client_id": client_id, "scopes": sorted(set(scopes))},
         )
     await pool.close()

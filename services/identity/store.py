@@ -269,15 +269,3 @@ async def add_signing_key(conn, kid: str, private_enc: bytes) -> None:
     await conn.execute(
         "INSERT INTO signing_keys (kid, private_enc) VALUES ($1, $2)", kid, private_enc
     )
-
-
-async def audit(
-    conn, *, actor: str, action: str, member_id: uuid.UUID | None, detail: dict | None = None
-) -> None:
-    await conn.execute(
-        "INSERT INTO audit_log (actor, action, member_id, detail) VALUES ($1, $2, $3, $4)",
-        actor,
-        action,
-        member_id,
-        detail or {},
-    )

@@ -1,4 +1,4 @@
--- Members, credentials, tokens, linked accounts, tags, operator/service clients, audit.
+-- Members, credentials, tokens, linked accounts, tags, operator/service clients (the audit trail is the kit's).
 -- depends: kit_0001_outbox_inbox_idempotency
 
 CREATE TABLE members (
@@ -71,13 +71,3 @@ CREATE TABLE signing_keys (
     created_at  timestamptz NOT NULL DEFAULT now(),
     retired_at  timestamptz
 );
-
-CREATE TABLE audit_log (
-    id         bigserial PRIMARY KEY,
-    actor      text        NOT NULL,
-    action     text        NOT NULL,
-    member_id  uuid,
-    detail     jsonb       NOT NULL DEFAULT '{}',
-    at         timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX audit_log_member ON audit_log (member_id, id);

@@ -8,7 +8,7 @@ import uuid
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc as pb_grpc
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import auth, errors, idempotency, paging, timestamps
+from services.kit import audit, auth, errors, idempotency, paging, timestamps
 from services.kit.errors import Violations
 
 from ..domain import rules as rules_domain
@@ -314,11 +314,11 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 ),
                 author=f"{principal.kind}:{principal.subject}",
             )
-            await members.audit(
+            await audit.record(
                 conn,
                 actor=f"{principal.kind}:{principal.subject}",
                 action="points.rule_upsert",
-                member_id=None,
+                subject=stored.rule_code,
                 detail={"rule_code": stored.rule_code, "version": stored.version},
             )
             return pb.UpsertEarningRuleResponse(rule=convert.rule_proto(stored))

@@ -7,12 +7,12 @@ import uuid
 
 from loyalty.points.v1 import events_pb2 as ev
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import timestamps
+from services.kit import audit, timestamps
 
 from ..domain import ledger, lots
 from ..domain.ledger import Transaction
 from ..domain.rules import EarningRule
-from ..store import budgets, members
+from ..store import budgets
 from ..store import lots as lot_store
 from .base import (
     LedgerBase,
@@ -111,11 +111,11 @@ class Corrections(LedgerBase):
             txn_id, _ = await self._post(conn, txn, now)
             await self._debited(conn, member_id, txn_id, -delta, ledger.ADJUST, txn, now)
             posted = Posted(txn_id, -delta)
-        await members.audit(
+        await audit.record(
             conn,
             actor=actor(),
             action="points.adjust",
-            member_id=member_id,
+            subject=member_id,
             detail={"delta": delta, "reason": reason, "transaction_id": str(posted.txn_id)},
         )
         return posted
@@ -126,11 +126,11 @@ class Corrections(LedgerBase):
         txn = Transaction(ledger.TOP_UP, None, reference=merchant_id)
         ledger.top_up(txn, merchant_id, amount)
         txn_id, _ = await self._post(conn, txn, now)
-        await members.audit(
+        await audit.record(
             conn,
             actor=actor(),
             action="points.budget_top_up",
-            member_id=None,
+            subject=merchant_id,
             detail={"merchant_id": merchant_id, "points": amount, "transaction_id": str(txn_id)},
         )
         return txn_id

@@ -195,17 +195,6 @@ CREATE TABLE earning_rules (
     PRIMARY KEY (rule_code, version)
 );
 
--- Operator actions on points (adjustments, top-ups, rule changes): who, what, why.
-CREATE TABLE audit_log (
-    id         bigserial PRIMARY KEY,
-    actor      text        NOT NULL,
-    action     text        NOT NULL,
-    member_id  uuid,
-    detail     jsonb       NOT NULL DEFAULT '{}',
-    at         timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX audit_log_member ON audit_log (member_id, id);
-
 -- Default rules (DOMAIN.md §3). Operators change them by adding versions, never in code.
 INSERT INTO earning_rules
     (rule_code, version, kind, points, daily_cap, period_cap, period_days, streak_bonus,

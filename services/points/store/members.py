@@ -63,13 +63,3 @@ async def apply_buckets(conn, member_id: uuid.UUID, available, pending, held, de
         held,
         debt,
     )
-
-
-async def audit(conn, *, actor: str, action: str, member_id, detail: dict) -> None:
-    await conn.execute(
-        "INSERT INTO audit_log (actor, action, member_id, detail) VALUES ($1, $2, $3, $4)",
-        actor,
-        action,
-        member_id,
-        detail,
-    )

@@ -42,8 +42,8 @@ async def test_link_stores_audits_and_publishes_without_the_subject(identity, id
     assert event.data["provider"] == "wechat"
     assert "wx-openid-1" not in repr(event.data)  # events carry no external subject
     audit = await identity_app.pool.fetchrow(
-        "SELECT actor, detail FROM audit_log WHERE action = 'member.link' AND member_id = $1",
-        member.uuid,
+        "SELECT actor, detail FROM audit_log WHERE action = 'member.link' AND subject = $1",
+        member.member_id,
     )
     assert audit["actor"] == f"member:{member.member_id}"
     assert audit["detail"] == {"provider": "wechat"}
@@ -87,8 +87,8 @@ async def test_unlink_removes_audits_and_publishes(identity, identity_app, tap):
     assert event.data["provider"] == "wechat"
     assert (
         await identity_app.pool.fetchval(
-            "SELECT count(*) FROM audit_log WHERE action = 'member.unlink' AND member_id = $1",
-            member.uuid,
+            "SELECT count(*) FROM audit_log WHERE action = 'member.unlink' AND subject = $1",
+            member.member_id,
         )
         == 1
     )

@@ -53,8 +53,8 @@ async def test_masked_fields_change_others_stay_and_an_event_names_them(
     assert sorted(event.data["changedFields"]) == ["birthday", "nickname"]
     assert "lili" not in repr(event.data)  # names of fields, never their values
     audit = await identity_app.pool.fetchval(
-        "SELECT detail FROM audit_log WHERE action = 'member.update_profile' AND member_id = $1",
-        member.uuid,
+        "SELECT detail FROM audit_log WHERE action = 'member.update_profile' AND subject = $1",
+        member.member_id,
     )
     assert sorted(audit["fields"]) == ["birthday", "nickname"]
 

@@ -158,6 +158,11 @@ async def test_merchant_grants_draw_on_the_budget_and_never_overdraw(
         metadata=operator,
     )
     assert top_up.budget.balance == 100
+    audit = await points_app.pool.fetchrow(
+        "SELECT actor, subject, detail FROM audit_log WHERE action = 'points.budget_top_up'"
+    )
+    assert (audit["actor"], audit["subject"]) == ("operator:ops-console", "shop-7")
+    assert audit["detail"]["points"] == 100
     members = [await new_member() for _ in range(20)]
 
     async def visit(member):

@@ -219,6 +219,14 @@ async def test_refund_after_spending_becomes_debt_repaid_by_later_earnings(
         metadata=operator,
     )
     assert (again.balance.available, again.balance.debt) == (30, 0)
+    audited = await points_app.pool.fetch(
+        "SELECT detail FROM audit_log WHERE action = 'points.adjust' AND subject = $1 ORDER BY id",
+        member,
+    )
+    assert [(a["detail"]["delta"], a["detail"]["reason"]) for a in audited][-2:] == [
+        (50, "goodwill"),
+        (50, "goodwill"),
+    ]
     history = await points.ListLedgerEntries(
         pb.ListLedgerEntriesRequest(member_id=member, kind=res.LEDGER_ENTRY_KIND_DEBT_REPAY),
         metadata=operator,
