@@ -102,7 +102,16 @@ start_private_pg() {
   as_owner() { if [ "$owner" = "$(id -un)" ]; then "$@"; else runuser -u "$owner" -- "$@"; fi; }
   mkdir -p "$dir/run"
   chown "$owner" "$dir" "$dir/run"
-  as_owner test -w "$dir" || die "$owner cannot write $dir: choose another LOYALTY_STATE_DIR"
+  if ! as_owner test -w "$dir"; then
+    # A checkout under a private folder (/root, a 0700 temp dir) is out of the postgres user's
+    # reach: keep the cluster in a folder of its own, one per checkout and port.
+    dir=/var/tmp/loyalty-pg-$(printf '%s' "$repo:$pg_port" | md5sum | cut -c1-12)
+    log "PostgreSQL: $owner cannot reach $state, using $dir"
+    mkdir -p "$dir/run"
+    chown "$owner" "$dir" "$dir/run"
+    as_owner test -w "$dir" || die "$owner cannot write $dir: choose another LOYALTY_STATE_DIR"
+    ln -sfn "$dir" "$state/pg.link"  # so that stop.sh finds it
+  fi
   if [ ! -s "$dir/data/PG_VERSION" ]; then
     log "PostgreSQL: creating a cluster in $dir/data"
     local locale=C  # C.UTF-8 gives lower()/upper() for non-ASCII letters where the OS has it
