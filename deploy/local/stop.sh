@@ -14,7 +14,10 @@ cd "$state"  # a directory the postgres user may enter
 log() { echo "stop: $*" >&2; }
 
 pgdata=$state/pg/data
-[ -e "$state/pg.link" ] && pgdata=$state/pg.link/data  # a cluster kept outside a private checkout
+if [ -e "$state/pg.link" ]; then  # the cluster lives outside a private checkout (see infra.sh)
+  pgdata=$(readlink -f "$state/pg.link")/data
+  cd /  # runuser keeps the working directory, which postgres must be able to enter
+fi
 if [ -f "$pgdata/postmaster.pid" ]; then
   # The binaries of the cluster's major version; run as the cluster's owner (postgres under root).
   bin=/usr/lib/postgresql/$(cat "$pgdata/PG_VERSION")/bin
