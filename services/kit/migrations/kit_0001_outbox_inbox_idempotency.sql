@@ -39,11 +39,3 @@ CREATE TABLE idempotency (
     response     bytea,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
-
-CREATE TABLE job_runs (
-    job         text        NOT NULL,
-    period_key  text        NOT NULL,
-    started_at  timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    PRIMARY KEY (job, period_key)
-);
