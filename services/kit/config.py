@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     relay_batch: int = 200
     relay_poll_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0
+    idempotency_retention_days: int = 30
+    inbox_retention_days: int = 30
+    outbox_retention_days: int = 7
 
     @classmethod
     def for_service(cls, service: str, **overrides):

@@ -11,7 +11,7 @@ import aio_pika
 import asyncpg
 from aiohttp import web
 
-from . import auth, db, grpc_server, inbox, jobs, logging, ops_http, outbox
+from . import auth, db, grpc_server, inbox, jobs, logging, ops_http, outbox, retention
 from .config import ServiceSettings
 
 log = logging.get("kit.service")
@@ -100,7 +100,7 @@ class ServiceApp:
                 await consumer.start()
                 self._consumers.append(consumer)
         if schedule:
-            self._scheduler = jobs.Scheduler(self.pool, self.jobs())
+            self._scheduler = jobs.Scheduler(self.pool, [*self.jobs(), self._retention()])
             await self._scheduler.start()
         log.info("service_started", grpc_port=self.grpc_port, ops_port=self.ops_port)
 
@@ -124,6 +124,16 @@ class ServiceApp:
         if self.pool:
             await self.pool.close()
         log.info("service_stopped")
+
+    def _retention(self) -> jobs.Job:
+        s = self.settings
+        return retention.job(
+            {
+                "idempotency": s.idempotency_retention_days,
+                "inbox": s.inbox_retention_days,
+                "outbox": s.outbox_retention_days,
+            }
+        )
 
     async def _db_ready(self) -> bool:
         return await self.pool.fetchval("SELECT true")
