@@ -20,20 +20,29 @@ from .store import holds, lots
 log = logging.get("points.jobs")
 
 
+async def _one_by_one(pool, batch: int, find, apply) -> int:
+    """`apply` to each item `find` returns, one transaction each, until a batch comes back short;
+    returns the sum of what `apply` returned."""
+    done = 0
+    while True:
+        async with pool.acquire() as conn:
+            due = await find(conn, batch)
+        for item in due:
+            async with db.transaction(pool) as conn:
+                done += await apply(conn, item)
+        if len(due) < batch:
+            return done
+
+
 async def expire_lots(ledger: Ledger, pool, now: dt.datetime | None = None) -> int:
     """Post the expiry of every lot past its date; returns the points expired."""
     now = now or ledger.now()
-    total = 0
-    while True:
-        async with pool.acquire() as conn:
-            due = await lots.members_with_expired(conn, now, ledger.settings.job_batch)
-        if not due:
-            break
-        for member_id in due:
-            async with db.transaction(pool) as conn:
-                total += await ledger.expire(conn, member_id, now)
-        if len(due) < ledger.settings.job_batch:
-            break
+    total = await _one_by_one(
+        pool,
+        ledger.settings.job_batch,
+        lambda conn, batch: lots.members_with_expired(conn, now, batch),
+        lambda conn, member_id: ledger.expire(conn, member_id, now),
+    )
     if total:
         log.info("points_expired", points=total)
     return total
@@ -42,19 +51,18 @@ async def expire_lots(ledger: Ledger, pool, now: dt.datetime | None = None) -> i
 async def release_timed_out_holds(ledger: Ledger, pool, now: dt.datetime | None = None) -> int:
     """Release every hold still held past its expiry; returns how many were released."""
     now = now or ledger.now()
-    released = 0
-    while True:
-        async with pool.acquire() as conn:
-            due = await holds.timed_out(conn, now, ledger.settings.job_batch)
-        if not due:
-            break
-        for hold in due:
-            async with db.transaction(pool) as conn:
-                before = await holds.get(conn, hold["hold_id"])
-                after = await ledger.release(conn, hold["hold_id"], EXPIRED)
-                released += before["state"] == "held" and after["state"] == EXPIRED
-        if len(due) < ledger.settings.job_batch:
-            break
+
+    async def release(conn, hold) -> int:
+        before = await holds.get(conn, hold["hold_id"])
+        after = await ledger.release(conn, hold["hold_id"], EXPIRED)
+        return int(before["state"] == "held" and after["state"] == EXPIRED)
+
+    released = await _one_by_one(
+        pool,
+        ledger.settings.job_batch,
+        lambda conn, batch: holds.timed_out(conn, now, batch),
+        release,
+    )
     if released:
         log.info("holds_timed_out", count=released)
     return released

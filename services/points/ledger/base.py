@@ -109,27 +109,33 @@ class LedgerBase:
     async def _credited(
         self, conn, txn: Transaction, member_id, amount: int, repaid: int, now, kind=None
     ) -> Posted:
-        kind = kind or ledger.CREDIT
         txn_id, _ = await self._post(conn, txn, now)
         expires_at = await self._lot(conn, member_id, txn_id, amount - repaid, now)
+        await self._credited_event(
+            conn, txn, txn_id, amount, now, kind or ledger.CREDIT, expires_at, repaid
+        )
+        return Posted(txn_id, amount, debt_repaid=repaid, expires_at=expires_at)
+
+    async def _credited_event(
+        self, conn, txn: Transaction, txn_id, amount, now, kind, expires_at=None, repaid=0
+    ) -> None:
         await self.outbox.add(
             conn,
             "points.credited",
-            str(member_id),
+            txn.member_id,
             ev.PointsCredited(
-                member_id=str(member_id),
+                member_id=txn.member_id,
                 transaction_id=str(txn_id),
                 points=amount,
                 rule_code=txn.rule_code,
                 reference=txn.reference,
-                pending=False,
+                pending=kind == ledger.PENDING_CREDIT,
                 expire_time=timestamps.to_proto(expires_at),
                 credited_time=timestamps.to_proto(now),
                 kind=entry_kind(kind),
                 debt_repaid=repaid,
             ),
         )
-        return Posted(txn_id, amount, debt_repaid=repaid, expires_at=expires_at)
 
     async def _debited(self, conn, member_id, txn_id, amount, kind, txn, now, debt=0) -> None:
         await self.outbox.add(

@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 
 from loyalty.points.v1 import events_pb2 as ev
-from loyalty.points.v1 import resources_pb2 as res
 from services.kit import audit, timestamps
 
 from ..domain import ledger, lots
@@ -68,20 +67,8 @@ class Corrections(LedgerBase):
             await lot_store.put_back(conn, back)
             await lot_store.mark_returned(conn, hold_id, back)
         expires_at = await self._lot(conn, member_id, txn_id, rest, now)
-        await self.outbox.add(
-            conn,
-            "points.credited",
-            str(member_id),
-            ev.PointsCredited(
-                member_id=str(member_id),
-                transaction_id=str(txn_id),
-                points=amount,
-                reference=reference,
-                expire_time=timestamps.to_proto(expires_at),
-                credited_time=timestamps.to_proto(now),
-                kind=res.LEDGER_ENTRY_KIND_REFUND_RETURN,
-                debt_repaid=repaid,
-            ),
+        await self._credited_event(
+            conn, txn, txn_id, amount, now, ledger.REFUND_RETURN, expires_at, repaid
         )
         return Posted(txn_id, amount, debt_repaid=repaid)
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from loyalty.points.v1 import events_pb2 as ev
-from loyalty.points.v1 import resources_pb2 as res
-from services.kit import errors, timestamps
+from services.kit import errors
 
 from ..domain import ledger
 from ..domain import rules as rules_domain
@@ -119,21 +117,7 @@ class Earning(LedgerBase):
         )
         ledger.pending_credit(txn, str(member_id), amount, ledger.issuance(rule.rule_code))
         txn_id, _ = await self._post(conn, txn, now)
-        await self.outbox.add(
-            conn,
-            "points.credited",
-            str(member_id),
-            ev.PointsCredited(
-                member_id=str(member_id),
-                transaction_id=str(txn_id),
-                points=amount,
-                rule_code=rule.rule_code,
-                reference=reference,
-                pending=True,
-                credited_time=timestamps.to_proto(now),
-                kind=res.LEDGER_ENTRY_KIND_PENDING_CREDIT,
-            ),
-        )
+        await self._credited_event(conn, txn, txn_id, amount, now, ledger.PENDING_CREDIT)
         return txn_id
 
     async def confirm_pending(

@@ -35,20 +35,20 @@ async def spendable(conn, member_id: uuid.UUID) -> list[Lot]:
 
 
 async def take(conn, allocations: list[Allocation]) -> None:
-    await conn.execute(
-        "UPDATE lots l SET remaining = l.remaining - a.amount"
-        " FROM unnest($1::uuid[], $2::bigint[]) AS a(lot_id, amount) WHERE l.lot_id = a.lot_id",
-        [a.lot_id for a in allocations],
-        [a.amount for a in allocations],
-    )
+    await _change_remaining(conn, allocations, -1)
 
 
 async def put_back(conn, allocations: list[Allocation]) -> None:
+    await _change_remaining(conn, allocations, 1)
+
+
+async def _change_remaining(conn, allocations: list[Allocation], sign: int) -> None:
     await conn.execute(
-        "UPDATE lots l SET remaining = l.remaining + a.amount"
+        "UPDATE lots l SET remaining = l.remaining + $3 * a.amount"
         " FROM unnest($1::uuid[], $2::bigint[]) AS a(lot_id, amount) WHERE l.lot_id = a.lot_id",
         [a.lot_id for a in allocations],
         [a.amount for a in allocations],
+        sign,
     )
 
 
