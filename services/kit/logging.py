@@ -93,7 +93,13 @@ def json_formatter() -> logging.Formatter:
 def configure(service: str, level: str = "INFO") -> None:
     """Route structlog and stdlib logging to JSON lines on stdout."""
     structlog.configure(
-        processors=[*_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A line below the level is dropped first, before the processors (redaction included)
+        # spend time on it: the gRPC interceptor logs every call at INFO.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
