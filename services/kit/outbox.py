@@ -73,12 +73,19 @@ class Relay:
         exchange: str,
         batch: int = 200,
         poll_seconds: float = 1.0,
+        gather_seconds: float = 0.02,
+        lag_seconds: float = 1.0,
     ) -> None:
         self.pool = pool
         self.connection = connection
         self.exchange_name = exchange
         self.batch = batch
         self.poll_seconds = poll_seconds
+        # Woken by a commit, the relay waits this long so that the commits of a busy moment go
+        # out in one batch (one claim, one mark) rather than one batch each.
+        self.gather_seconds = gather_seconds
+        self.lag_seconds = lag_seconds  # how often the outbox lag gauge is measured
+        self._lag_measured = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -118,9 +125,13 @@ class Relay:
         return conn
 
     async def _unlisten(self, conn: asyncpg.Connection) -> None:
-        # The connection goes back to the pool even when UNLISTEN fails (it may be dead).
-        with contextlib.suppress(Exception):
+        # The connection goes back to the pool even when UNLISTEN fails (it may be dead); a live
+        # one is closed then, as the pool keeps sessions as they are (see db.create_pool).
+        try:
             await conn.remove_listener("outbox", self._notified)
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.terminate()
         with contextlib.suppress(Exception):
             await self.pool.release(conn)
 
@@ -136,13 +147,18 @@ class Relay:
                 if listener is None:
                     listener = await self._listen()
                 published = await self.publish_batch()
-                metrics.OUTBOX_LAG.set(await self._lag())
+                if time.monotonic() - self._lag_measured >= self.lag_seconds:
+                    metrics.OUTBOX_LAG.set(await self._lag())
+                    self._lag_measured = time.monotonic()
                 if published >= self.batch:
                     continue  # more is waiting: do not sleep
             except Exception as exc:  # broker or database trouble: keep the relay alive, retry
                 log.warning("relay_retry", error=type(exc).__name__, detail=str(exc)[:200])
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            if self._wake.is_set() and not self._stopping.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.gather_seconds)
             self._wake.clear()
         if listener is not None:
             await self._unlisten(listener)
