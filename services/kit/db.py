@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,9 +60,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection given back to the pool keeps its session: asyncpg's default reset sends a
+    query (unlock advisory locks, UNLISTEN, RESET ALL) on every release, one more round trip per
+    call. An open transaction is still rolled back. The kit changes session state in two places
+    only, and they undo it themselves or close the connection: jobs unlock their advisory lock,
+    the outbox relay unlistens."""
+
+
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        command_timeout=30,
     )
 
 
@@ -68,3 +84,71 @@ async def transaction(pool: asyncpg.Pool):
     """One connection, one transaction: committed on success, rolled back on any error."""
     async with pool.acquire() as conn, conn.transaction():
         yield conn
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+@dataclass
+class Result:
+    """The rows a statement of a Batch returned, as dicts; filled in when the batch has run."""
+
+    columns: Sequence[str]
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def row(self) -> dict | None:
+        return self.rows[0] if self.rows else None
+
+
+class Batch:
+    """Several statements sent as one (data-modifying WITH queries): one round trip, not one each.
+
+    All statements see the database as it was before the batch, none sees another's changes, and
+    no row may be changed by two of them; so a statement must not depend on another's writes
+    (ids are made in Python, not by the database). Constraints and triggers apply as usual and
+    one failing statement fails them all. `execute` lets code written for a connection queue its
+    writes here unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._statements: list[tuple[str, Result | None]] = []
+        self._args: list = []
+
+    def __bool__(self) -> bool:
+        return bool(self._statements)
+
+    def add(self, sql: str, *args, returns: Sequence[str] = ()) -> Result | None:
+        """Queue `sql` (parameters $1..$n); `returns` names its RETURNING (or SELECT) columns."""
+        offset = len(self._args)
+        sql = _PARAMETER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+        result = Result(tuple(returns)) if returns else None
+        self._statements.append((sql, result))
+        self._args.extend(args)
+        return result
+
+    async def execute(self, sql: str, *args) -> str:
+        self.add(sql, *args)
+        return ""
+
+    async def run(self, conn: asyncpg.Connection) -> None:
+        """Send every queued statement at once; afterwards the batch is empty again."""
+        if not self._statements:
+            return
+        statements, args = self._statements, self._args
+        self._statements, self._args = [], []
+        if len(statements) == 1 and statements[0][1] is None:
+            await conn.execute(statements[0][0], *args)
+            return
+        parts = ", ".join(f"s{i} AS ({sql})" for i, (sql, _) in enumerate(statements))
+        reads = [
+            f"(SELECT array_agg(s{i}) FROM s{i}) AS r{i}"
+            for i, (_, result) in enumerate(statements)
+            if result is not None
+        ]
+        row = await conn.fetchrow(f"WITH {parts} SELECT {', '.join(reads) or 'NULL'}", *args)
+        for i, (_, result) in enumerate(statements):
+            if result is not None:
+                result.rows = [
+                    dict(zip(result.columns, r, strict=True)) for r in row[f"r{i}"] or []
+                ]

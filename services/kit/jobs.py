@@ -37,11 +37,12 @@ async def run_locked(pool: asyncpg.Pool, job: Job) -> bool:
             return False
         finally:
             # A failed unlock must not hide the job's outcome: a dead session holds no lock, and
-            # the pool's reset on release (pg_advisory_unlock_all) frees a live one.
+            # a live one is closed (the pool keeps sessions as they are: see db.create_pool).
             try:
                 await conn.fetchval("SELECT pg_advisory_unlock(hashtext($1))", f"job:{job.name}")
             except Exception as exc:
                 log.warning("job_unlock_failed", job=job.name, error=type(exc).__name__)
+                conn.terminate()
 
 
 class Scheduler:

@@ -1,0 +1,71 @@
+"""db.Batch: several statements in one round trip, all or nothing."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from google.protobuf import struct_pb2
+
+from services.kit import db, outbox
+
+
+async def _effects(pool) -> list[tuple[str, str]]:
+    rows = await pool.fetch("SELECT kind, key FROM kit_test_effects ORDER BY id")
+    return [tuple(r) for r in rows]
+
+
+async def test_statements_run_together_and_return_their_rows(kit_db):
+    await kit_db.execute("INSERT INTO kit_test_effects (kind, key) VALUES ('seed', 'a')")
+    batch = db.Batch()
+    batch.add("INSERT INTO kit_test_effects (kind, key) VALUES ($1, $2)", "batch", "b")
+    updated = batch.add(
+        "UPDATE kit_test_effects SET key = $1 WHERE kind = $2 RETURNING kind, key",
+        "a2",
+        "seed",
+        returns=("kind", "key"),
+    )
+    # A read in the batch sees the database as it was before the batch.
+    before = batch.add(
+        "SELECT count(*) AS n FROM kit_test_effects WHERE kind = $1", "batch", returns=("n",)
+    )
+    nothing = batch.add(
+        "UPDATE kit_test_effects SET key = 'x' WHERE kind = $1 RETURNING key",
+        "missing",
+        returns=("key",),
+    )
+    async with kit_db.acquire() as conn:
+        await batch.run(conn)
+    assert updated.rows == [{"kind": "seed", "key": "a2"}]
+    assert before.row == {"n": 0}
+    assert nothing.rows == [] and nothing.row is None
+    assert await _effects(kit_db) == [("seed", "a2"), ("batch", "b")]
+    assert not batch  # empty again: it can be reused
+
+
+async def test_one_failing_statement_fails_them_all(kit_db):
+    batch = db.Batch()
+    batch.add("INSERT INTO kit_test_effects (kind, key) VALUES ($1, $2)", "batch", "kept?")
+    batch.add("INSERT INTO kit_test_effects (kind, key) VALUES ($1, NULL)", "batch")
+    async with kit_db.acquire() as conn:
+        with pytest.raises(asyncpg.NotNullViolationError):
+            await batch.run(conn)
+    assert await _effects(kit_db) == []
+
+
+async def test_code_written_for_a_connection_queues_its_writes(kit_db):
+    """The outbox writes through `execute`: given a batch, its row goes with the batch."""
+    batch = db.Batch()
+    event_id = await outbox.Outbox("kit").add(batch, "thing.happened", "subject-1", _payload())
+    assert await kit_db.fetchval("SELECT count(*) FROM outbox") == 0
+    async with kit_db.acquire() as conn:
+        await batch.run(conn)
+    assert str(await kit_db.fetchval("SELECT id FROM outbox")) == event_id
+
+
+async def test_an_empty_batch_sends_nothing(kit_db):
+    async with kit_db.acquire() as conn:
+        await db.Batch().run(conn)
+
+
+def _payload() -> struct_pb2.Struct:
+    return struct_pb2.Struct(fields={"n": struct_pb2.Value(number_value=1)})
