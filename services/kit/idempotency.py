@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import asyncpg
 from google.protobuf.message import Message
 
-from . import errors
+from . import db, errors
+
+
+class Pending(NamedTuple):
+    """What a work may return instead of a response: the response and writes not sent yet. They
+    go with the stored response in one round trip (the change and its record stay atomic)."""
+
+    response: Message
+    writes: db.Batch
 
 
 def fingerprint(method: str, request: Message) -> bytes:
@@ -23,14 +32,15 @@ async def run_once(
     method: str,
     request: Message,
     response_class: type[Message],
-    work: Callable[[asyncpg.Connection], Awaitable[Message]],
+    work: Callable[[asyncpg.Connection], Awaitable[Message | Pending]],
     stored: Callable[[Message], Message] | None = None,
 ) -> Message:
     """Run `work` in a transaction at most once per `request.request_id`.
 
     The key row is inserted first: a concurrent call with the same id blocks on it until the
     first commits (then replays) or rolls back (then does the work itself). A failed call stores
-    nothing, so a retry with the same id runs again. `stored` strips what must not be kept
+    nothing, so a retry with the same id runs again. A work returning `Pending` has its last
+    writes sent with the stored response. `stored` strips what must not be kept
     (a secret shown once) from the response that replays return.
     """
     request_id = request.request_id
@@ -56,10 +66,12 @@ async def run_once(
                     [("request_id", "already used for a different request")], "REQUEST_ID_REUSED"
                 )
             return response_class.FromString(row["response"])
-        response = await work(conn)
-        await conn.execute(
+        result = await work(conn)
+        response, writes = result if isinstance(result, Pending) else (result, db.Batch())
+        await writes.execute(
             "UPDATE idempotency SET response = $2 WHERE request_id = $1",
             request_id,
             (stored(response) if stored else response).SerializeToString(deterministic=True),
         )
+        await writes.run(conn)
         return response
