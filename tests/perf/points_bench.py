@@ -1,8 +1,18 @@
-"""Points benchmark: earn and reserve+capture over gRPC next to pgbench on the same server."""
+"""Points benchmark: earn and reserve+capture over gRPC next to pgbench on the same server.
+
+The service runs as separate replica processes; the load generator is this one Python process.
+So that a slow load generator is not mistaken for a slow service, a no-op RPC (grpc health
+Check, through the same channels, metadata and server interceptor) is measured the same way,
+and every phase reports where the machine's CPU went (load generator, replicas, PostgreSQL,
+broker, other). Settings: BENCH_SECONDS (10), BENCH_REPLICAS (2), BENCH_PHASES (all; comma
+separated names of PHASES).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import datetime as dt
 import glob
 import itertools
@@ -19,6 +29,7 @@ from urllib.parse import urlsplit
 import aio_pika
 import aiohttp
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc as pb_grpc
@@ -30,11 +41,12 @@ from services.points.config import load as load_points
 from services.points.store import members as member_store
 from services.points.store import reconcile
 from tests.integration.conftest import identity_settings
-from tests.perf.common import Clock, summary, write
+from tests.perf.common import Clock, CpuMeter, pids_named, summary, write
 from tests.support import servers
 
 CLIENTS = 16
-SECONDS = 10.0
+HOT_CLIENTS = 32
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 MEMBERS = 500
 REPLICAS = int(os.environ.get("BENCH_REPLICAS", "2"))
 SCOPES = ["points:read", "points:grant", "points:spend", "points:adjust", "points:admin"]
@@ -89,54 +101,68 @@ def pgbench_simple_update(seconds: int = 10) -> dict:
     }
 
 
-async def closed_loop(make_call, clients: int, seconds: float) -> tuple[dict, int]:
-    """As fast as `clients` callers can go for `seconds`; returns the summary and error count."""
-    latencies: list[float] = []
-    errors = 0
+class Load:
+    """Latencies and errors (by status code) of one phase."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors: collections.Counter[str] = collections.Counter()
+
+    async def call(self, make_call, n: int, i: int) -> None:
+        start = time.perf_counter()
+        try:
+            await make_call(n, i)
+        except grpc.aio.AioRpcError as exc:
+            self.errors[exc.code().name] += 1
+        self.latencies.append(time.perf_counter() - start)
+
+    def result(self, seconds: float, meter: CpuMeter) -> dict:
+        out = summary(self.latencies, seconds)
+        out["errors"] = sum(self.errors.values())
+        if self.errors:
+            out["errors_by_code"] = dict(self.errors)
+        out["cpu_cores"] = meter.cores
+        if self.latencies:
+            # CPU of this process per call: what the load generator itself costs.
+            own = meter.cores.get("load_generator", 0) * seconds / len(self.latencies)
+            out["load_generator_cpu_ms_per_call"] = round(own * 1000, 3)
+        return out
+
+
+async def closed_loop(make_call, clients: int, seconds: float, meter: CpuMeter) -> dict:
+    """As fast as `clients` callers can go for `seconds`."""
+    load = Load()
     deadline = time.perf_counter() + seconds
 
     async def caller(n: int):
-        nonlocal errors
         i = 0
         while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            try:
-                await make_call(n, i)
-            except grpc.aio.AioRpcError:
-                errors += 1
-            latencies.append(time.perf_counter() - start)
+            await load.call(make_call, n, i)
             i += 1
 
-    with Clock() as clock:
+    with Clock() as clock, meter:
         await asyncio.gather(*(caller(n) for n in range(clients)))
-    return summary(latencies, clock.seconds), errors
+    return load.result(clock.seconds, meter)
 
 
-async def open_loop(make_call, rate: float, seconds: float) -> tuple[dict, int]:
+async def open_loop(make_call, rate: float, seconds: float, meter: CpuMeter) -> dict:
     """Calls started at a fixed arrival rate (not slowed by the server): honest latencies."""
-    latencies: list[float] = []
-    errors = 0
+    load = Load()
     tasks = []
-
-    async def one(i: int):
-        nonlocal errors
-        start = time.perf_counter()
-        try:
-            await make_call(i % MEMBERS, i)
-        except grpc.aio.AioRpcError:
-            errors += 1
-        latencies.append(time.perf_counter() - start)
-
-    with Clock() as clock:
+    with Clock() as clock, meter:
         begin = time.perf_counter()
         total = int(rate * seconds)
         for i in range(total):
             delay = begin + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
+            tasks.append(asyncio.create_task(load.call(make_call, i % MEMBERS, i)))
+        started_late = max(0.0, time.perf_counter() - begin - seconds)
         await asyncio.gather(*tasks)
-    return summary(latencies, clock.seconds), errors
+    out = load.result(clock.seconds, meter)
+    # A load generator that cannot keep the arrival rate is measuring itself.
+    out["arrivals_behind_schedule_ms"] = round(started_late * 1000, 1)
+    return out
 
 
 class RoundRobin:
@@ -194,156 +220,243 @@ async def start_replica(settings, index: int):
     raise RuntimeError(f"points replica {index} did not become ready")
 
 
-async def main() -> None:
-    identity = IdentityApp(identity_settings())
-    await servers.fresh_database(identity.settings.dsn())
-    await identity.migrate()
-    await identity.start(relay=False, consume=False, schedule=False)
-    settings = load_points(
-        database_url=servers.database_url("points"),
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        ops_port=0,
-        jwks_url=f"http://127.0.0.1:{identity.ops_port}/.well-known/jwks.json",
-        **servers.broker_settings(),
-    )
-    await servers.fresh_database(settings.dsn())
-    app = PointsApp(settings)
-    await app.migrate()
-    pool = await db.create_pool(settings.dsn(), 1, 4)
-    # The service runs as its own processes (replicas), as in production: the load generator
-    # here must not share an event loop with the server it measures.
-    replicas = [await start_replica(settings, i) for i in range(REPLICAS)]
-    amqp = await aio_pika.connect_robust(servers.AMQP_URL)
-    # Events must be routable for the relay: a queue of ours takes them and is deleted after.
-    channel = await amqp.channel()
-    (exchange,) = await events.declare_exchanges(channel, settings.events_exchange)
-    sink = await channel.declare_queue(f"bench.{servers.RUN}.points", auto_delete=False)
-    await sink.bind(exchange, routing_key="#")
+class Bench:
+    """Identity (for tokens), a fresh points database, the replicas, stubs and the calls."""
 
-    token = identity.signer.access_token(
-        subject="bench", kind="service", ttl=3600, now=dt.datetime.now(dt.UTC), scopes=SCOPES
-    )
-    meta = (("authorization", f"Bearer {token}"),)
-    members = [uuid.uuid4() for _ in range(MEMBERS)]
-    async with pool.acquire() as conn:
-        for member in members:
-            await member_store.ensure(conn, member)
-            await member_store.update(
-                conn, member, registered=True, sign_up_bonus_paid=True, status="active"
-            )
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _, port in replicas]
-    stubs = [pb_grpc.PointsServiceStub(c) for c in channels]
-    stub = RoundRobin(stubs)
-    await stub.UpsertEarningRule(
-        pb.UpsertEarningRuleRequest(
-            request_id=str(uuid.uuid4()),
-            rule=res.EarningRule(
-                rule_code="bench_task", kind=res.EARNING_RULE_KIND_TASK, points=0, enabled=True
+    async def __aenter__(self) -> Bench:
+        self._stack = contextlib.AsyncExitStack()
+        await self._stack.__aenter__()
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        push = self._stack.push_async_callback
+        identity = IdentityApp(identity_settings())
+        await servers.fresh_database(identity.settings.dsn())
+        push(servers.drop_database, identity.settings.dsn())
+        await identity.migrate()
+        await identity.start(relay=False, consume=False, schedule=False)
+        push(identity.stop)
+        self.settings = settings = load_points(
+            database_url=servers.database_url("points"),
+            grpc_host="127.0.0.1",
+            grpc_port=0,
+            ops_port=0,
+            jwks_url=f"http://127.0.0.1:{identity.ops_port}/.well-known/jwks.json",
+            **servers.broker_settings(),
+        )
+        await servers.fresh_database(settings.dsn())
+        push(servers.drop_database, settings.dsn())
+        app = PointsApp(settings)
+        await app.migrate()
+        self.pool = await db.create_pool(settings.dsn(), 1, 4)
+        push(self.pool.close)
+        amqp = await aio_pika.connect_robust(servers.AMQP_URL)
+        push(amqp.close)
+        push(self._delete_queues, app, amqp)
+        # Events must be routable for the relay: a queue of ours takes them and is deleted after.
+        channel = await amqp.channel()
+        (exchange,) = await events.declare_exchanges(channel, settings.events_exchange)
+        sink = await channel.declare_queue(f"bench.{servers.RUN}.points", auto_delete=False)
+        push(sink.delete, if_unused=False, if_empty=False)
+        await sink.bind(exchange, routing_key="#")
+        # The service runs as its own processes (replicas), as in production: the load
+        # generator here must not share an event loop with the server it measures.
+        self.replicas = []
+        for index in range(REPLICAS):
+            process, port = await start_replica(settings, index)
+            push(self._stop_replica, process)
+            self.replicas.append((process, port))
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _, port in self.replicas]
+        for channel_ in channels:
+            push(channel_.close)
+        self.stub = RoundRobin([pb_grpc.PointsServiceStub(c) for c in channels])
+        self.health = RoundRobin([health_pb2_grpc.HealthStub(c) for c in channels])
+        token = identity.signer.access_token(
+            subject="bench", kind="service", ttl=3600, now=dt.datetime.now(dt.UTC), scopes=SCOPES
+        )
+        self.meta = (("authorization", f"Bearer {token}"),)
+        self.members = [uuid.uuid4() for _ in range(MEMBERS)]
+        async with self.pool.acquire() as conn:
+            for member in self.members:
+                await member_store.ensure(conn, member)
+                await member_store.update(
+                    conn, member, registered=True, sign_up_bonus_paid=True, status="active"
+                )
+        await self.stub.UpsertEarningRule(
+            pb.UpsertEarningRuleRequest(
+                request_id=str(uuid.uuid4()),
+                rule=res.EarningRule(
+                    rule_code="bench_task", kind=res.EARNING_RULE_KIND_TASK, points=0, enabled=True
+                ),
             ),
-        ),
-        metadata=meta,
-    )
+            metadata=self.meta,
+        )
+        self.hot = str(self.members[0])
 
-    async def earn(n: int, i: int):
-        await stub.Grant(
+    @staticmethod
+    async def _stop_replica(process) -> None:
+        process.terminate()
+        await process.wait()
+
+    @staticmethod
+    async def _delete_queues(app: PointsApp, amqp) -> None:
+        await app.start(relay=False, consume=False, schedule=False)  # to learn its queue names
+        try:
+            await servers.delete_queues(amqp, app)
+        finally:
+            await app.stop()
+
+    def meter(self) -> CpuMeter:
+        replicas = [process.pid for process, _ in self.replicas]
+        return CpuMeter(
+            {
+                "load_generator": lambda: [os.getpid()],
+                "replicas": lambda: replicas,
+                "postgres": lambda: pids_named("postgres"),
+                "broker": lambda: pids_named("beam.smp"),
+            }
+        )
+
+    # --- the calls ------------------------------------------------------------------------
+    async def noop(self, n: int, i: int):
+        await self.health.Check(health_pb2.HealthCheckRequest(), metadata=self.meta)
+
+    async def earn(self, n: int, i: int):
+        await self.stub.Grant(
             pb.GrantRequest(
                 request_id=str(uuid.uuid4()),
-                member_id=str(members[n % MEMBERS]),
+                member_id=str(self.members[n % MEMBERS]),
                 rule_code="bench_task",
                 points=100,
                 reference=f"bench-{n}-{i}",
             ),
-            metadata=meta,
+            metadata=self.meta,
         )
 
-    async def reserve_capture(n: int, i: int):
-        response = await stub.ReserveHold(
+    async def reserve_capture(self, n: int, i: int):
+        response = await self.stub.ReserveHold(
             pb.ReserveHoldRequest(
                 request_id=str(uuid.uuid4()),
-                member_id=str(members[n % MEMBERS]),
+                member_id=str(self.members[n % MEMBERS]),
                 order_id=f"order-{n}-{i}-{uuid.uuid4().hex[:6]}",
                 points=10,
                 order_amount_minor=10_000,
             ),
-            metadata=meta,
+            metadata=self.meta,
         )
-        await stub.CaptureHold(
+        await self.stub.CaptureHold(
             pb.CaptureHoldRequest(request_id=str(uuid.uuid4()), hold_id=response.hold.hold_id),
-            metadata=meta,
+            metadata=self.meta,
         )
 
-    hot = str(members[0])
-
-    async def hot_member(n: int, i: int):
+    async def hot_member(self, n: int, i: int):
         if n % 2:
-            await stub.Grant(
+            await self.stub.Grant(
                 pb.GrantRequest(
                     request_id=str(uuid.uuid4()),
-                    member_id=hot,
+                    member_id=self.hot,
                     rule_code="bench_task",
                     points=5,
                     reference=f"hot-{n}-{i}",
                 ),
-                metadata=meta,
+                metadata=self.meta,
             )
         else:
-            await stub.Redeem(
+            await self.stub.Redeem(
                 pb.RedeemRequest(
                     request_id=str(uuid.uuid4()),
-                    member_id=hot,
+                    member_id=self.hot,
                     points=1,
                     catalogue_item="coupon-1",
                     reference=f"hot-{n}-{i}",
                 ),
-                metadata=meta,
+                metadata=self.meta,
             )
 
-    try:
-        baseline = await asyncio.to_thread(pgbench_simple_update, int(SECONDS))
-        earn_max, earn_errors = await closed_loop(earn, CLIENTS, SECONDS)
-        target = 0.7 * earn_max["per_second"]
-        earn_70, earn_70_errors = await open_loop(earn, target, SECONDS)
-        pairs, pair_errors = await closed_loop(reserve_capture, CLIENTS, SECONDS)
-        hot_run, hot_errors = await closed_loop(hot_member, 32, SECONDS)
-        discrepancies = await reconcile.snapshot(pool)
-        results = {
-            "replicas": REPLICAS,
-            "pgbench_simple_update": baseline,
-            "earn_max": {**earn_max, "errors": earn_errors, "clients": CLIENTS},
-            "earn_at_70_percent": {
-                **earn_70,
-                "errors": earn_70_errors,
-                "target_per_second": round(target, 1),
-                "goal_p99_ms": 50,
-            },
-            "reserve_capture": {**pairs, "errors": pair_errors, "clients": CLIENTS},
-            "hot_member_32_clients": {**hot_run, "errors_reaching_clients": hot_errors},
-            "ratios": {
-                "earn_vs_pgbench": round(earn_max["per_second"] / baseline["tps"], 3)
-                if baseline.get("tps")
-                else None,
-                "reserve_capture_vs_earn": round(pairs["per_second"] / earn_max["per_second"], 3),
-                "goals": {"earn_vs_pgbench": 0.5, "reserve_capture_vs_earn": 0.5},
-            },
-            "reconciliation_discrepancies": {k: len(v) for k, v in discrepancies.items()},
-        }
-    finally:
-        for c in channels:
-            await c.close()
-        for process, _ in replicas:
-            process.terminate()
-            await process.wait()
-        await sink.delete(if_unused=False, if_empty=False)
-        await app.start(relay=False, consume=False, schedule=False)  # to learn its queue names
-        await servers.delete_queues(amqp, app)
-        await app.stop()
-        await amqp.close()
-        await pool.close()
-        await identity.stop()
-        await servers.drop_database(settings.dsn())
-        await servers.drop_database(identity.settings.dsn())
-    write("points", results)
+
+# --- phases: each adds its figures to `results` --------------------------------------------
+async def pgbench(bench: Bench, results: dict) -> None:
+    results["pgbench_simple_update"] = await asyncio.to_thread(pgbench_simple_update, int(SECONDS))
+
+
+async def noop(bench: Bench, results: dict) -> None:
+    results["noop_max"] = {
+        **await closed_loop(bench.noop, CLIENTS, SECONDS, bench.meter()),
+        "clients": CLIENTS,
+        "what": "grpc health Check through the same channels, metadata and interceptor",
+    }
+
+
+async def earn(bench: Bench, results: dict) -> None:
+    earn_max = await closed_loop(bench.earn, CLIENTS, SECONDS, bench.meter())
+    results["earn_max"] = {**earn_max, "clients": CLIENTS}
+    target = 0.7 * earn_max["per_second"]
+    results["earn_at_70_percent"] = {
+        **await open_loop(bench.earn, target, SECONDS, bench.meter()),
+        "target_per_second": round(target, 1),
+        "goal_p99_ms": 50,
+    }
+
+
+async def reserve_capture(bench: Bench, results: dict) -> None:
+    results["reserve_capture"] = {
+        **await closed_loop(bench.reserve_capture, CLIENTS, SECONDS, bench.meter()),
+        "clients": CLIENTS,
+        "counts": "pairs (a ReserveHold then a CaptureHold)",
+    }
+
+
+async def hot_member(bench: Bench, results: dict) -> None:
+    run = await closed_loop(bench.hot_member, HOT_CLIENTS, SECONDS, bench.meter())
+    results["hot_member_32_clients"] = {**run, "errors_reaching_clients": run["errors"]}
+
+
+PHASES = {
+    "pgbench": pgbench,
+    "noop": noop,
+    "earn": earn,
+    "reserve_capture": reserve_capture,
+    "hot_member": hot_member,
+}
+
+
+def ratios(results: dict) -> dict:
+    def ratio(a, b):
+        return round(a / b, 3) if a and b else None
+
+    per_second = {k: v.get("per_second") for k, v in results.items() if isinstance(v, dict)}
+    return {
+        "earn_vs_pgbench": ratio(
+            per_second.get("earn_max"), results.get("pgbench_simple_update", {}).get("tps")
+        ),
+        "reserve_capture_vs_earn": ratio(
+            per_second.get("reserve_capture"), per_second.get("earn_max")
+        ),
+        # How close earning comes to what the load generator and gRPC manage with no work.
+        "earn_vs_noop": ratio(per_second.get("earn_max"), per_second.get("noop_max")),
+        "goals": {"earn_vs_pgbench": 0.5, "reserve_capture_vs_earn": 0.5},
+    }
+
+
+async def main() -> None:
+    chosen = [p.strip() for p in os.environ.get("BENCH_PHASES", ",".join(PHASES)).split(",")]
+    results: dict = {"replicas": REPLICAS, "seconds_per_phase": SECONDS}
+    async with Bench() as bench:
+        for name in chosen:
+            await PHASES[name](bench, results)
+        results["ratios"] = ratios(results)
+        discrepancies = await reconcile.snapshot(bench.pool)
+        results["reconciliation_discrepancies"] = {k: len(v) for k, v in discrepancies.items()}
+    # A run of some phases only does not overwrite the figures of a full run.
+    write("points" if chosen == list(PHASES) else "points." + "+".join(chosen), results)
 
 
 if __name__ == "__main__":
