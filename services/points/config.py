@@ -20,6 +20,9 @@ class PointsSettings(ServiceSettings):
     hold_timeout_interval_seconds: float = 30
     expiring_notice_interval_seconds: float = 3600
     job_batch: int = 500
+    # How long a replica keeps the earning rules in effect in memory (a change made through
+    # another replica applies here this much later; 0 reads them for every credit).
+    rule_cache_seconds: float = 5.0
 
 
 def load(**overrides) -> PointsSettings:

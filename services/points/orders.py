@@ -19,7 +19,6 @@ from .domain import subscription as subscription_domain
 from .ledger import ACTIVE, CAPTURED, HELD, Ledger
 from .store import holds, members, subscriptions
 from .store import orders as order_store
-from .store import rules as rule_store
 
 log = logging.get("points.orders")
 CURRENCY = "CNY"
@@ -113,7 +112,7 @@ class Orders:
             log.warning("rebate_skipped_currency", order_id=p.order_id)
             return
         now = self.ledger.now()
-        rule = await rule_store.current(conn, rules_domain.CODE_PURCHASE_REBATE, now)
+        rule = await self.ledger.rules.current(conn, rules_domain.CODE_PURCHASE_REBATE, now)
         if rule is None or not rule.enabled:
             return
         multiplier = subscription_domain.multiplier(
@@ -277,7 +276,7 @@ async def earn_quietly(
 ):
     """Earn under a rule for an event: a refusal (frozen member, disabled rule, cap reached) is
     logged and skipped, never retried, and leaves nothing behind (a savepoint)."""
-    rule = await rule_store.current(conn, rule_code, ledger.now())
+    rule = await ledger.rules.current(conn, rule_code, ledger.now())
     amount = points if points is not None else (rule.points if rule else 0)
     if rule is None or amount <= 0:
         log.info("earning_skipped_no_rule", rule_code=rule_code)

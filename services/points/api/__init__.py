@@ -13,7 +13,7 @@ from services.kit.errors import Violations
 
 from ..domain import rules as rules_domain
 from ..domain.rules import EarningRule
-from ..ledger import Ledger
+from ..ledger import Ledger, Writes
 from ..store import budgets, holds, journal, members
 from ..store import rules as rule_store
 from . import convert
@@ -117,7 +117,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         auth.require_scope(SCOPE_GRANT)
 
         async def work(conn):
-            rule = await rule_store.current(conn, request.rule_code, self.ledger.now())
+            rule = await self.ledger.rules.current(conn, request.rule_code, self.ledger.now())
             if rule is None:
                 raise errors.not_found("rule", request.rule_code)
             if rule.kind in rules_domain.NOT_GRANTABLE:
@@ -132,6 +132,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 raise errors.invalid([("points", problem)])
             if rule.merchant_funded and not request.merchant_id:
                 raise errors.invalid([("merchant_id", "required: the rule is merchant-funded")])
+            writes = Writes()
             posted = await self.ledger.earn(
                 conn,
                 member_id,
@@ -139,12 +140,15 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 amount,
                 reference=request.reference,
                 merchant_id=request.merchant_id,
+                writes=writes,
             )
-            return pb.GrantResponse(
-                transaction_id=str(posted.txn_id),
-                points=posted.points,
-                expire_time=timestamps.to_proto(posted.expires_at),
-                balance=await self._balance(conn, member_id),
+            return _settled(
+                pb.GrantResponse(
+                    transaction_id=str(posted.txn_id),
+                    points=posted.points,
+                    expire_time=timestamps.to_proto(posted.expires_at),
+                ),
+                writes,
             )
 
         return await idempotency.run_once(self.pool, "Grant", request, pb.GrantResponse, work)
@@ -160,12 +164,16 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         auth.require_member_or_scope(str(member_id), SCOPE_SPEND)
 
         async def work(conn):
+            writes = Writes()
             hold = await self.ledger.reserve(
-                conn, member_id, request.order_id, request.points, request.order_amount_minor
+                conn,
+                member_id,
+                request.order_id,
+                request.points,
+                request.order_amount_minor,
+                writes=writes,
             )
-            return pb.ReserveHoldResponse(
-                hold=convert.hold_proto(hold), balance=await self._balance(conn, member_id)
-            )
+            return _settled(pb.ReserveHoldResponse(hold=convert.hold_proto(hold)), writes)
 
         return await idempotency.run_once(
             self.pool, "ReserveHold", request, pb.ReserveHoldResponse, work
@@ -178,11 +186,11 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         auth.require_scope(SCOPE_SPEND)
 
         async def work(conn):
-            txn_id, hold = await self.ledger.capture(conn, hold_id)
-            return pb.CaptureHoldResponse(
-                transaction_id=str(txn_id),
-                hold=convert.hold_proto(hold),
-                balance=await self._balance(conn, hold["member_id"]),
+            writes = Writes()
+            txn_id, hold = await self.ledger.capture(conn, hold_id, writes=writes)
+            return _settled(
+                pb.CaptureHoldResponse(transaction_id=str(txn_id), hold=convert.hold_proto(hold)),
+                writes,
             )
 
         return await idempotency.run_once(
@@ -222,12 +230,16 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         auth.require_member_or_scope(str(member_id), SCOPE_SPEND)
 
         async def work(conn):
+            writes = Writes()
             posted = await self.ledger.redeem(
-                conn, member_id, request.points, request.catalogue_item, request.reference
+                conn,
+                member_id,
+                request.points,
+                request.catalogue_item,
+                request.reference,
+                writes=writes,
             )
-            return pb.RedeemResponse(
-                transaction_id=str(posted.txn_id), balance=await self._balance(conn, member_id)
-            )
+            return _settled(pb.RedeemResponse(transaction_id=str(posted.txn_id)), writes)
 
         return await idempotency.run_once(self.pool, "Redeem", request, pb.RedeemResponse, work)
 
@@ -242,17 +254,16 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         auth.require_scope(SCOPE_ADJUST)
 
         async def work(conn):
-            rule = await rule_store.current(
+            rule = await self.ledger.rules.current(
                 conn, rules_domain.CODE_OPERATOR_ADJUST, self.ledger.now()
             )
             if rule is None:
                 raise errors.not_found("rule", rules_domain.CODE_OPERATOR_ADJUST)
+            writes = Writes()
             posted = await self.ledger.adjust(
-                conn, member_id, request.delta, request.reason.strip(), rule
+                conn, member_id, request.delta, request.reason.strip(), rule, writes=writes
             )
-            return pb.AdjustResponse(
-                transaction_id=str(posted.txn_id), balance=await self._balance(conn, member_id)
-            )
+            return _settled(pb.AdjustResponse(transaction_id=str(posted.txn_id)), writes)
 
         return await idempotency.run_once(self.pool, "Adjust", request, pb.AdjustResponse, work)
 
@@ -323,9 +334,11 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             )
             return pb.UpsertEarningRuleResponse(rule=convert.rule_proto(stored))
 
-        return await idempotency.run_once(
+        response = await idempotency.run_once(
             self.pool, "UpsertEarningRule", request, pb.UpsertEarningRuleResponse, work
         )
+        self.ledger.rules.forget(rule.rule_code)  # committed: this replica applies it at once
+        return response
 
     async def GetEarningRule(self, request, context):
         v = Violations()
@@ -358,6 +371,13 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         return pb.ListEarningRulesResponse(
             rules=[convert.rule_proto(r) for r in found], next_page_token=token
         )
+
+
+def _settled(response, writes: Writes) -> idempotency.Pending:
+    """A write's response with the member's balance after it, its writes still to be sent
+    (with the stored response, in one round trip)."""
+    response.balance.CopyFrom(writes.balance())
+    return idempotency.Pending(response, writes)
 
 
 def _posting_cursor(cursor) -> int | None:

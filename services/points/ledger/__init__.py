@@ -16,6 +16,7 @@ from .base import (
     RELEASED,
     SPEND,
     Posted,
+    Writes,
     actor,
     entry_kind,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "SPEND",
     "Ledger",
     "Posted",
+    "Writes",
     "actor",
     "entry_kind",
 ]

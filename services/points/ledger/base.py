@@ -1,7 +1,14 @@
-"""The ledger's shared parts: the member lock, posting, lots, event helpers."""
+"""The ledger's shared parts: the member lock, posting, lots, event helpers.
+
+An operation locks the member, reads on its connection and queues its writes on a `Writes`
+batch: one round trip for the journal rows, buckets, lots, holds and events together. It runs
+the batch at its end, unless the caller passed one in (the API sends it with the stored
+response of the call). Either way the batch knows the member's balance after the operation.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable
@@ -9,7 +16,7 @@ from dataclasses import dataclass
 
 from loyalty.points.v1 import events_pb2 as ev
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import auth, errors, timestamps
+from services.kit import auth, db, errors, timestamps
 from services.kit.outbox import Outbox
 
 from ..config import PointsSettings
@@ -17,6 +24,7 @@ from ..domain import calendar, ledger, lots
 from ..domain.ledger import Transaction
 from ..store import journal, members
 from ..store import lots as lot_store
+from ..store import rules as rule_store
 
 ACTIVE, FROZEN, CLOSED = "active", "frozen", "closed"
 EARN, SPEND = "earn", "spend"
@@ -35,6 +43,35 @@ def entry_kind(kind: str) -> int:
 def actor() -> str:
     principal = auth.current.get()
     return f"{principal.kind}:{principal.subject}" if principal else "system"
+
+
+class Writes(db.Batch):
+    """An operation's writes, and what they do to the member's balance: the balance after is
+    known without reading it back (the member is locked, the changes are ours)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.member = None  # the locked row, with expiring_soon and expiring_until
+        self.buckets = {"available": 0, "pending": 0, "held": 0, "debt": 0}
+        self.lots: list[tuple[dt.datetime, int]] = []  # (expiry, points added or taken)
+
+    def posted(self, txn: Transaction) -> None:
+        deltas = txn.bucket_deltas()
+        for name in self.buckets:
+            self.buckets[name] += getattr(deltas, name)
+
+    def lots_changed(self, changes: list[tuple[dt.datetime, int]]) -> None:
+        self.lots.extend(changes)
+
+    def balance(self) -> res.Balance:
+        row, until = self.member, self.member["expiring_until"]
+        expiring = sum(points for expiry, points in self.lots if expiry <= until)
+        return res.Balance(
+            member_id=str(row["member_id"]),
+            **{name: row[name] + delta for name, delta in self.buckets.items()},
+            expiring_soon=row["expiring_soon"] + expiring,
+            expiring_soon_before=timestamps.to_proto(until),
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +97,7 @@ class LedgerBase:
         self.settings = settings
         self.outbox = outbox
         self.clock = clock or timestamps.now
+        self.rules = rule_store.Cache(settings.rule_cache_seconds)
 
     def now(self) -> dt.datetime:
         return self.clock()
@@ -72,55 +110,95 @@ class LedgerBase:
         return calendar.lot_expiry(now, s.business_zone, s.lot_validity_months)
 
     # --- members --------------------------------------------------------------------------
+    def expiring_until(self) -> dt.datetime:
+        """The end of the window of Balance.expiring_soon."""
+        return self.now() + dt.timedelta(days=self.settings.expiring_notice_days)
+
     async def member(self, conn, member_id: uuid.UUID, use: str | None = None):
         """The member's account row, locked. `use` refuses frozen or closed members."""
-        row = await members.lock(conn, member_id)
+        until = self.expiring_until()
+        row = await members.lock_with_expiring(conn, member_id, until)
         if row is None:
             raise errors.not_found("member", str(member_id))
+        self._check_use(row, use)
+        return {**row, "expiring_until": until}
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, conn, writes: Writes | None, member):
+        """The operation's batch: the caller's (who sends it), or its own, run at the end."""
+        own = writes is None
+        writes = Writes() if own else writes
+        writes.member = member
+        yield writes
+        if own:
+            await writes.run(conn)
+
+    @staticmethod
+    def _check_use(row, use: str | None) -> None:
         if use and row["status"] == FROZEN:
             raise errors.failed_precondition("MEMBER_FROZEN", "the member is frozen")
         if use and row["status"] == CLOSED:
             raise errors.failed_precondition("MEMBER_CLOSED", "the member has closed the account")
-        return row
 
-    async def _post(self, conn, txn: Transaction, now: dt.datetime):
+    # --- writing: reads go to the connection, writes are queued on the operation's batch -----
+    async def _post(self, conn, batch: Writes, txn: Transaction, now) -> uuid.UUID:
         try:
-            return await journal.post(conn, txn, business_day=self.today(now), actor=actor())
+            txn_id = await journal.post(
+                conn, batch, txn, business_day=self.today(now), actor=actor()
+            )
         except journal.BudgetShort as exc:
+            if not exc.exists:
+                raise errors.not_found("merchant_budget", exc.merchant_id) from exc
             raise errors.failed_precondition(
                 "MERCHANT_BUDGET_INSUFFICIENT", "the merchant's budget is too small"
             ) from exc
+        batch.posted(txn)
+        return txn_id
 
-    async def _consume(self, conn, member_id: uuid.UUID, amount: int) -> list[lots.Allocation]:
-        """Take `amount` from the member's lots, earliest expiry first."""
+    async def _consume(
+        self, conn, batch: Writes, member_id: uuid.UUID, amount: int, spendable=None
+    ) -> list[lots.Allocation]:
+        """Take `amount` from the member's lots, earliest expiry first (`spendable`: the lots,
+        when the caller has read them already)."""
         if amount <= 0:
             return []
-        allocations = lots.allocate(await lot_store.spendable(conn, member_id), amount)
-        await lot_store.take(conn, allocations)
+        if spendable is None:
+            spendable = await lot_store.spendable(conn, member_id, amount)
+        allocations = lots.allocate(spendable, amount)
+        await lot_store.take(batch, allocations)
+        expiry = {lot.lot_id: lot.expires_at for lot in spendable}
+        batch.lots_changed([(expiry[a.lot_id], -a.amount) for a in allocations])
         return allocations
 
-    async def _lot(self, conn, member_id, txn_id, amount: int, now) -> dt.datetime | None:
+    async def _put_back(self, batch: Writes, taken: list[lots.Taken], back) -> None:
+        """Return points to the lots a hold took them from."""
+        await lot_store.put_back(batch, back)
+        expiry = {t.lot_id: t.expires_at for t in taken}
+        batch.lots_changed([(expiry[a.lot_id], a.amount) for a in back])
+
+    async def _lot(self, batch, member_id, txn_id, amount: int, now) -> dt.datetime | None:
         if amount <= 0:
             return None
         expires_at = self.lot_expiry(now)
-        await lot_store.insert(conn, member_id, txn_id, amount, expires_at)
+        await lot_store.insert(batch, member_id, txn_id, amount, expires_at)
+        batch.lots_changed([(expires_at, amount)])
         return expires_at
 
     async def _credited(
-        self, conn, txn: Transaction, member_id, amount: int, repaid: int, now, kind=None
+        self, conn, batch, txn: Transaction, member_id, amount: int, repaid: int, now, kind=None
     ) -> Posted:
-        txn_id, _ = await self._post(conn, txn, now)
-        expires_at = await self._lot(conn, member_id, txn_id, amount - repaid, now)
+        txn_id = await self._post(conn, batch, txn, now)
+        expires_at = await self._lot(batch, member_id, txn_id, amount - repaid, now)
         await self._credited_event(
-            conn, txn, txn_id, amount, now, kind or ledger.CREDIT, expires_at, repaid
+            batch, txn, txn_id, amount, now, kind or ledger.CREDIT, expires_at, repaid
         )
         return Posted(txn_id, amount, debt_repaid=repaid, expires_at=expires_at)
 
     async def _credited_event(
-        self, conn, txn: Transaction, txn_id, amount, now, kind, expires_at=None, repaid=0
+        self, batch, txn: Transaction, txn_id, amount, now, kind, expires_at=None, repaid=0
     ) -> None:
         await self.outbox.add(
-            conn,
+            batch,
             "points.credited",
             txn.member_id,
             ev.PointsCredited(
@@ -137,9 +215,9 @@ class LedgerBase:
             ),
         )
 
-    async def _debited(self, conn, member_id, txn_id, amount, kind, txn, now, debt=0) -> None:
+    async def _debited(self, batch, member_id, txn_id, amount, kind, txn, now, debt=0) -> None:
         await self.outbox.add(
-            conn,
+            batch,
             "points.debited",
             str(member_id),
             ev.PointsDebited(
@@ -156,17 +234,16 @@ class LedgerBase:
 
     # --- reading --------------------------------------------------------------------------
     async def balance(self, conn, member_id: uuid.UUID) -> res.Balance:
-        row = await members.get(conn, member_id)
+        until = self.expiring_until()
+        row = await members.balance(conn, member_id, until)
         if row is None:
             raise errors.not_found("member", str(member_id))
-        now = self.now()
-        until = now + dt.timedelta(days=self.settings.expiring_notice_days)
         return res.Balance(
             member_id=str(member_id),
             available=row["available"],
             pending=row["pending"],
             held=row["held"],
             debt=row["debt"],
-            expiring_soon=await lot_store.expiring_soon(conn, member_id, until),
+            expiring_soon=row["expiring_soon"],
             expiring_soon_before=timestamps.to_proto(until),
         )

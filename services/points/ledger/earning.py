@@ -10,13 +10,8 @@ from ..domain import ledger
 from ..domain import rules as rules_domain
 from ..domain.ledger import Transaction
 from ..domain.rules import EarningRule
-from ..store import budgets, journal, members
-from ..store import rules as rule_store
-from .base import (
-    EARN,
-    LedgerBase,
-    Posted,
-)
+from ..store import journal, members
+from .base import EARN, LedgerBase, Posted, Writes
 
 
 class Earning(LedgerBase):
@@ -26,12 +21,12 @@ class Earning(LedgerBase):
         if not rule.daily_cap and not (rule.period_cap and rule.period_days):
             return None, ""
         today = self.today(now)
-        earned_today = await journal.earned(conn, member_id, rule.rule_code, today, today)
-        earned_period = 0
-        if rule.period_cap and rule.period_days:
-            since = rules_domain.period_start(rule, today)
-            earned_period = await journal.earned(conn, member_id, rule.rule_code, since, today)
-        return rules_domain.cap_room(rule, earned_today, earned_period)
+        period = bool(rule.period_cap and rule.period_days)
+        since = rules_domain.period_start(rule, today) if period else today
+        earned_today, earned_period = await journal.earned(
+            conn, member_id, rule.rule_code, since, today
+        )
+        return rules_domain.cap_room(rule, earned_today, earned_period if period else 0)
 
     async def allowed(self, conn, member_id, rule: EarningRule, amount: int, now, clamp: bool):
         """The amount the rule lets the member earn now; raises when refused."""
@@ -58,6 +53,7 @@ class Earning(LedgerBase):
         merchant_id: str = "",
         dedupe_key: str | None = None,
         clamp: bool = False,
+        writes: Writes | None = None,
     ) -> Posted | None:
         """Credit points earned under a rule (available at once). None when deduplicated."""
         row = await self.member(conn, member_id, EARN)
@@ -65,9 +61,7 @@ class Earning(LedgerBase):
             return None
         now = self.now()
         amount = await self.allowed(conn, member_id, rule, amount, now, clamp)
-        if rule.merchant_funded:
-            if await budgets.get(conn, merchant_id) is None:
-                raise errors.not_found("merchant_budget", merchant_id)
+        if rule.merchant_funded:  # a merchant without a budget: refused by _post
             source = ledger.merchant_budget(merchant_id)
         else:
             source = ledger.issuance(rule.rule_code)
@@ -81,7 +75,9 @@ class Earning(LedgerBase):
             dedupe_key=dedupe_key,
         )
         repaid = ledger.credit(txn, str(member_id), amount, source, row["debt"])
-        return await self._credited(conn, txn, member_id, amount, repaid, now)
+        async with self._writing(conn, writes, row) as batch:
+            posted = await self._credited(conn, batch, txn, member_id, amount, repaid, now)
+        return posted
 
     async def sign_in(self, conn, member_id) -> tuple[Posted, int]:
         """Daily sign-in: the rule's points plus the streak bonus, once per business day."""
@@ -91,7 +87,7 @@ class Earning(LedgerBase):
         streak = rules_domain.next_streak(row["last_sign_in_day"], row["streak_days"], today)
         if streak is None:
             raise errors.failed_precondition("ALREADY_SIGNED_IN", "already signed in today")
-        rule = await rule_store.current(conn, rules_domain.CODE_SIGN_IN, now)
+        rule = await self.rules.current(conn, rules_domain.CODE_SIGN_IN, now)
         if rule is None:
             raise errors.not_found("rule", rules_domain.CODE_SIGN_IN)
         points = rules_domain.sign_in_points(rule, streak)
@@ -102,10 +98,10 @@ class Earning(LedgerBase):
         return posted, streak
 
     async def credit_pending(
-        self, conn, member_id, rule: EarningRule, amount: int, reference: str
+        self, conn, member_id, rule: EarningRule, amount: int, reference: str, writes=None
     ) -> uuid.UUID:
         """A purchase rebate, pending until its order completes."""
-        await self.member(conn, member_id)
+        row = await self.member(conn, member_id)
         now = self.now()
         txn = Transaction(
             ledger.PENDING_CREDIT,
@@ -116,12 +112,13 @@ class Earning(LedgerBase):
             earned=amount,
         )
         ledger.pending_credit(txn, str(member_id), amount, ledger.issuance(rule.rule_code))
-        txn_id, _ = await self._post(conn, txn, now)
-        await self._credited_event(conn, txn, txn_id, amount, now, ledger.PENDING_CREDIT)
+        async with self._writing(conn, writes, row) as batch:
+            txn_id = await self._post(conn, batch, txn, now)
+            await self._credited_event(batch, txn, txn_id, amount, now, ledger.PENDING_CREDIT)
         return txn_id
 
     async def confirm_pending(
-        self, conn, member_id, amount: int, rule_code: str, reference: str
+        self, conn, member_id, amount: int, rule_code: str, reference: str, writes=None
     ) -> Posted:
         """Pending points become available (the order completed); debt is repaid first."""
         row = await self.member(conn, member_id)
@@ -130,14 +127,16 @@ class Earning(LedgerBase):
             ledger.PENDING_CONFIRM, str(member_id), rule_code=rule_code, reference=reference
         )
         repaid = ledger.confirm_pending(txn, str(member_id), amount, row["debt"])
-        return await self._credited(
-            conn, txn, member_id, amount, repaid, now, kind=ledger.PENDING_CONFIRM
-        )
+        async with self._writing(conn, writes, row) as batch:
+            posted = await self._credited(
+                conn, batch, txn, member_id, amount, repaid, now, kind=ledger.PENDING_CONFIRM
+            )
+        return posted
 
     async def cancel_pending(
-        self, conn, member_id, amount: int, rule_code: str, reference: str, reason: str
+        self, conn, member_id, amount: int, rule_code: str, reference: str, reason: str, writes=None
     ) -> uuid.UUID:
-        await self.member(conn, member_id)
+        row = await self.member(conn, member_id)
         now = self.now()
         txn = Transaction(
             ledger.PENDING_CANCEL,
@@ -147,6 +146,7 @@ class Earning(LedgerBase):
             reason=reason,
         )
         ledger.cancel_pending(txn, str(member_id), amount, ledger.issuance(rule_code))
-        txn_id, _ = await self._post(conn, txn, now)
-        await self._debited(conn, member_id, txn_id, amount, ledger.PENDING_CANCEL, txn, now)
+        async with self._writing(conn, writes, row) as batch:
+            txn_id = await self._post(conn, batch, txn, now)
+            await self._debited(batch, member_id, txn_id, amount, ledger.PENDING_CANCEL, txn, now)
         return txn_id

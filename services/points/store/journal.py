@@ -12,19 +12,32 @@ from . import budgets, members
 
 
 class BudgetShort(Exception):
-    """A merchant budget would go below zero."""
+    """A merchant budget would go below zero (or the merchant has none)."""
+
+    def __init__(self, merchant_id: str, exists: bool) -> None:
+        super().__init__(merchant_id)
+        self.merchant_id = merchant_id
+        self.exists = exists
 
 
-async def post(conn, txn: ledger.Transaction, *, business_day: dt.date, actor: str = ""):
+async def post(conn, batch, txn: ledger.Transaction, *, business_day: dt.date, actor: str = ""):
     """Write a balanced transaction and apply it to the member's buckets and merchant budgets.
 
-    The caller holds the member's row lock. Returns (txn_id, the member's buckets after it).
+    The caller holds the member's row lock. Merchant budgets change at once, on `conn` (a budget
+    that would go below zero raises BudgetShort); the journal rows and the member's buckets are
+    queued on `batch`, which the caller runs. Returns the transaction id.
     """
     if not txn.is_balanced():
         raise ValueError(f"unbalanced transaction {txn.kind}: {txn.postings}")
+    ps = txn.postings
+    for merchant in {p.owner for p in ps if p.account == ledger.MERCHANT_BUDGET}:
+        if not await budgets.apply(
+            conn, merchant, txn.account_delta(ledger.MERCHANT_BUDGET, merchant)
+        ):
+            raise BudgetShort(merchant, exists=await budgets.get(conn, merchant) is not None)
     txn_id = ids.new_id()
     member_id = uuid.UUID(txn.member_id) if txn.member_id else None
-    await conn.execute(
+    await batch.execute(
         "INSERT INTO journal_transactions (txn_id, kind, member_id, rule_code, rule_version,"
         " reference, reason, actor, business_day, earned, dedupe_key)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -40,8 +53,7 @@ async def post(conn, txn: ledger.Transaction, *, business_day: dt.date, actor: s
         txn.earned,
         txn.dedupe_key,
     )
-    ps = txn.postings
-    await conn.execute(
+    await batch.execute(
         "INSERT INTO journal_postings (txn_id, account, owner, amount, entry_kind, member_id)"
         " SELECT $1, a, o, m, k, CASE WHEN a = ANY($6::text[]) THEN o::uuid END"
         " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS p(a, o, m, k)",
@@ -52,18 +64,11 @@ async def post(conn, txn: ledger.Transaction, *, business_day: dt.date, actor: s
         [p.kind for p in ps],
         list(ledger.MEMBER_ACCOUNTS),
     )
-    after = None
     if member_id is not None:
         d = txn.bucket_deltas()
         if d.available or d.pending or d.held or d.debt:
-            after = await members.apply_buckets(
-                conn, member_id, d.available, d.pending, d.held, d.debt
-            )
-    for merchant in {p.owner for p in ps if p.account == ledger.MERCHANT_BUDGET}:
-        delta = txn.account_delta(ledger.MERCHANT_BUDGET, merchant)
-        if not await budgets.apply(conn, merchant, delta):
-            raise BudgetShort(merchant)
-    return txn_id, after
+            await members.apply_buckets(batch, member_id, d.available, d.pending, d.held, d.debt)
+    return txn_id
 
 
 async def dedupe_exists(conn, key: str) -> bool:
@@ -72,17 +77,19 @@ async def dedupe_exists(conn, key: str) -> bool:
     )
 
 
-async def earned(conn, member_id: uuid.UUID, rule_code: str, since: dt.date, until: dt.date):
-    """Points a member earned under a rule on business days since..until (inclusive)."""
-    return await conn.fetchval(
-        "SELECT coalesce(sum(earned), 0)::bigint FROM journal_transactions"
+async def earned(conn, member_id: uuid.UUID, rule_code: str, since: dt.date, today: dt.date):
+    """Points a member earned under a rule today and on business days since..today, in one read."""
+    row = await conn.fetchrow(
+        "SELECT coalesce(sum(earned) FILTER (WHERE business_day = $4), 0)::bigint AS today,"
+        " coalesce(sum(earned), 0)::bigint AS period FROM journal_transactions"
         " WHERE member_id = $1 AND rule_code = $2 AND business_day BETWEEN $3 AND $4"
         " AND earned > 0",
         member_id,
         rule_code,
         since,
-        until,
+        today,
     )
+    return row["today"], row["period"]
 
 
 async def history(

@@ -31,6 +31,14 @@ async def lock(conn, member_id: uuid.UUID):
     )
 
 
+async def lock_with_expiring(conn, member_id: uuid.UUID, expiring_until) -> dict | None:
+    """The member's row, locked, with `expiring_soon`: the available points in lots expiring by
+    `expiring_until`, read after the lock was taken (one round trip, see 0002_locks_with_balance).
+    """
+    row = await conn.fetchrow("SELECT * FROM lock_member($1, $2)", member_id, expiring_until)
+    return None if row is None else {**row["account"], "expiring_soon": row["expiring_soon"]}
+
+
 async def lock_many(conn, member_ids: list[uuid.UUID]) -> None:
     """Lock several members in one order (by id), so two transactions never deadlock."""
     await conn.execute(
@@ -51,15 +59,25 @@ async def update(conn, member_id: uuid.UUID, **fields) -> None:
     )
 
 
-async def apply_buckets(conn, member_id: uuid.UUID, available, pending, held, debt):
+async def apply_buckets(conn, member_id: uuid.UUID, available, pending, held, debt) -> None:
     """Add the deltas in one statement; the CHECK constraints refuse any negative bucket."""
-    return await conn.fetchrow(
+    await conn.execute(
         "UPDATE member_accounts SET available = available + $2, pending = pending + $3,"
-        " held = held + $4, debt = debt + $5, updated_at = now()"
-        " WHERE member_id = $1 RETURNING available, pending, held, debt",
+        " held = held + $4, debt = debt + $5, updated_at = now() WHERE member_id = $1",
         member_id,
         available,
         pending,
         held,
         debt,
+    )
+
+
+async def balance(conn, member_id: uuid.UUID, expiring_until):
+    """The buckets and the available points in lots expiring by `expiring_until`, in one read."""
+    return await conn.fetchrow(
+        "SELECT available, pending, held, debt, (SELECT coalesce(sum(remaining), 0)::bigint"
+        "  FROM lots WHERE member_id = $1 AND remaining > 0 AND expires_at <= $2)"
+        " AS expiring_soon FROM member_accounts WHERE member_id = $1",
+        member_id,
+        expiring_until,
     )

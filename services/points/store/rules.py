@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from ..domain.rules import EarningRule, StreakBonus
 from .locks import LOCK_RULE
@@ -37,6 +38,46 @@ async def current(conn, rule_code: str, now: dt.datetime) -> EarningRule | None:
         now,
     )
     return to_rule(row) if row else None
+
+
+class Cache:
+    """The rule versions in effect, kept in the process for `seconds`: earning reads a rule on
+    every credit, and rules change rarely. A change made through this process is seen at once
+    (`forget`); one made through another replica within `seconds`. Versions that become
+    effective later are kept too, so a version starts to apply on time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        # rule code -> (read at monotonic time, for `now`, versions: the one in effect then and
+        # every later-effective one, newest first)
+        self._entries: dict[str, tuple[float, dt.datetime, list[EarningRule]]] = {}
+
+    async def current(self, conn, rule_code: str, now: dt.datetime) -> EarningRule | None:
+        entry = self._entries.get(rule_code)
+        if entry is None or time.monotonic() - entry[0] > self.seconds or now < entry[1]:
+            entry = (time.monotonic(), now, await _in_effect_from(conn, rule_code, now))
+            if self.seconds > 0:
+                self._entries[rule_code] = entry
+        return next((r for r in entry[2] if r.effective_at <= now), None)
+
+    def forget(self, rule_code: str | None = None) -> None:
+        """Read `rule_code` (every rule when None) from the database next time."""
+        if rule_code is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(rule_code, None)
+
+
+async def _in_effect_from(conn, rule_code: str, now: dt.datetime) -> list[EarningRule]:
+    rows = await conn.fetch(
+        f"SELECT {RULE_COLUMNS} FROM earning_rules WHERE rule_code = $1 AND (effective_at > $2"
+        "  OR version = (SELECT max(version) FROM earning_rules"
+        "                WHERE rule_code = $1 AND effective_at <= $2))"
+        " ORDER BY version DESC",
+        rule_code,
+        now,
+    )
+    return [to_rule(r) for r in rows]
 
 
 async def version(conn, rule_code: str, number: int) -> EarningRule | None:

@@ -37,7 +37,7 @@ def points_settings(identity_app, **overrides):
 
 
 @pytest.fixture(scope="session")
-async def points_app(identity_app):
+async def points_app(identity_app, amqp):
     settings = points_settings(identity_app)
     await servers.fresh_database(settings.dsn())
     app = PointsApp(settings)
@@ -45,6 +45,7 @@ async def points_app(identity_app):
     await app.start(schedule=False)  # tests run the jobs directly, with their own clock
     yield app
     await app.stop()
+    await servers.delete_queues(amqp, app)  # a run's quorum queues would otherwise stay
     await servers.drop_database(settings.dsn())
 
 
@@ -77,6 +78,7 @@ async def points(points_app, points_channel):
     """The PointsService stub on clean tables (the seeded earning rules stay)."""
     await servers.truncate_all(points_app.pool, keep=("earning_rules",))
     await points_app.pool.execute("DELETE FROM earning_rules WHERE author <> 'migration'")
+    points_app.ledger.rules.forget()  # the rules deleted above may be kept in memory
     points_app.ledger.clock = Clock()
     return points_service_pb2_grpc.PointsServiceStub(points_channel)
 

@@ -10,6 +10,8 @@ import pytest
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
+from services.points.domain.rules import EarningRule
+from services.points.store import rules as rule_store
 from tests.support.grpc_errors import details
 
 from .conftest import assert_reconciled, uid
@@ -247,3 +249,40 @@ async def test_tier_upgrade_gift_is_granted_with_its_amount(
     )
     assert response.points == 300 and response.expire_time.seconds > 0
     assert (await balance(member)).available == 300
+
+
+async def test_rule_cache_applies_later_versions_on_time_and_others_changes_after_forget(
+    points, points_app
+):
+    """A replica keeps the versions in effect and those effective later: a later version
+    starts on time from memory; one another replica adds is seen once the entry expires."""
+    now = dt.datetime.now(dt.UTC)
+    cache = rule_store.Cache(seconds=60)
+
+    async def add(version: int, effective_in: dt.timedelta, points_: int) -> None:
+        async with points_app.pool.acquire() as conn:
+            await rule_store.insert(
+                conn,
+                EarningRule(
+                    rule_code="task",
+                    kind="task",
+                    version=version,
+                    points=points_,
+                    daily_cap=500,
+                    period_cap=5000,
+                    period_days=30,
+                    effective_at=now + effective_in,
+                ),
+                author="test",
+            )
+
+    await add(2, dt.timedelta(hours=1), 7)
+    async with points_app.pool.acquire() as conn:
+        assert (await cache.current(conn, "task", now)).version == 1
+        await add(3, dt.timedelta(minutes=90), 9)  # "another replica", after the read
+        later = await cache.current(conn, "task", now + dt.timedelta(hours=2))
+        assert (later.version, later.points) == (2, 7)  # on time, from memory
+        cache.forget("task")
+        assert (await cache.current(conn, "task", now + dt.timedelta(hours=2))).version == 3
+        uncached = rule_store.Cache(seconds=0)
+        assert (await uncached.current(conn, "task", now)).version == 1

@@ -296,3 +296,59 @@ async def test_hold_share_counts_every_hold_of_the_order(
     await reserve(2000)
     b = await balance(member)
     assert (b.available, b.held) == (5000, 5000)
+
+
+async def test_write_responses_carry_the_balance_a_read_gives_afterwards(
+    points, points_app, operator, new_member, balance, clock
+):
+    """Grant, Redeem, Adjust, ReserveHold and CaptureHold answer with the balance after the
+    change without reading it back: it must equal what GetBalance says next, expiring soon
+    included (lots inside and outside the notice window, taken and added)."""
+    member = await new_member()
+    start = dt.datetime(2030, 1, 10, 4, 0, tzinfo=dt.UTC)
+    clock.set(start)
+
+    def grant(points_):
+        return points.Grant(
+            pb.GrantRequest(
+                request_id=uid(), member_id=member, rule_code="tier_upgrade", points=points_
+            ),
+            metadata=operator,
+        )
+
+    await grant(70)
+    clock.set(start + dt.timedelta(days=200))
+    await grant(40)
+    clock.set(start + dt.timedelta(days=350))  # the first lot now expires within 30 days
+    steps = [  # one after the other: a gRPC call starts when it is made
+        lambda: grant(25),
+        lambda: points.Redeem(
+            pb.RedeemRequest(request_id=uid(), member_id=member, points=50, catalogue_item="c"),
+            metadata=operator,
+        ),
+        lambda: points.Adjust(
+            pb.AdjustRequest(request_id=uid(), member_id=member, delta=-5, reason="fix"),
+            metadata=operator,
+        ),
+        lambda: points.Adjust(
+            pb.AdjustRequest(request_id=uid(), member_id=member, delta=8, reason="goodwill"),
+            metadata=operator,
+        ),
+    ]
+    for step in steps:
+        response = await step()
+        assert response.balance == await balance(member)
+    held = await points.ReserveHold(
+        pb.ReserveHoldRequest(
+            request_id=uid(), member_id=member, order_id="o-1", points=10, order_amount_minor=9000
+        ),
+        metadata=operator,
+    )
+    assert held.balance.expiring_soon == 5  # of the first lot, after the spends took 65
+    assert held.balance == await balance(member)
+    captured = await points.CaptureHold(
+        pb.CaptureHoldRequest(request_id=uid(), hold_id=held.hold.hold_id), metadata=operator
+    )
+    assert captured.balance == await balance(member)
+    assert (captured.balance.available, captured.balance.held) == (78, 0)
+    await assert_reconciled(points_app.pool)
