@@ -114,10 +114,14 @@ class LedgerBase:
         """The end of the window of Balance.expiring_soon."""
         return self.now() + dt.timedelta(days=self.settings.expiring_notice_days)
 
-    async def member(self, conn, member_id: uuid.UUID, use: str | None = None):
-        """The member's account row, locked. `use` refuses frozen or closed members."""
+    async def member(
+        self, conn, member_id: uuid.UUID, use: str | None = None, spend: int = 0, order_id=None
+    ):
+        """The member's account row, locked. `use` refuses frozen or closed members; `spend`
+        (at least what will be taken) and `order_id` read the lots and the order's holds with
+        the lock (see members.lock_with_expiring)."""
         until = self.expiring_until()
-        row = await members.lock_with_expiring(conn, member_id, until)
+        row = await members.lock_with_expiring(conn, member_id, until, spend, order_id)
         if row is None:
             raise errors.not_found("member", str(member_id))
         self._check_use(row, use)

@@ -40,13 +40,13 @@ class Spending(LedgerBase):
         self, conn, member_id, amount: int, item: str, reference: str, writes=None
     ) -> Posted:
         """Spend points at once on a catalogue item."""
-        row = await self.member(conn, member_id, SPEND)
+        row = await self.member(conn, member_id, SPEND, spend=amount)
         self._require_available(row, amount)
         now = self.now()
         txn = Transaction(ledger.DEBIT, str(member_id), reference=reference or item, reason=item)
         ledger.debit(txn, str(member_id), amount, (ledger.REDEMPTION, ""), ledger.DEBIT)
         async with self._writing(conn, writes, row) as batch:
-            await self._consume(conn, batch, member_id, amount)
+            await self._consume(conn, batch, member_id, amount, row["spendable"])
             txn_id = await self._post(conn, batch, txn, now)
             await self._debited(batch, member_id, txn_id, amount, ledger.DEBIT, txn, now)
         return Posted(txn_id, amount)
@@ -55,10 +55,9 @@ class Spending(LedgerBase):
         self, conn, member_id, order_id: str, amount: int, order_amount: int, writes=None
     ):
         """Hold points for a checkout, within the order's deduction share."""
-        row = await self.member(conn, member_id, SPEND)
+        row = await self.member(conn, member_id, SPEND, spend=amount, order_id=order_id)
         s = self.settings
-        on_order, spendable = await lot_store.for_hold(conn, member_id, order_id, amount)
-        total = amount + on_order
+        total = amount + row["on_order"]
         if not spending.within_share(
             total, order_amount, s.max_deduction_percent, s.points_per_cny
         ):
@@ -74,7 +73,7 @@ class Spending(LedgerBase):
         txn = Transaction(ledger.HOLD, str(member_id), reference=order_id)
         ledger.hold(txn, str(member_id), amount)
         async with self._writing(conn, writes, row) as batch:
-            allocations = await self._consume(conn, batch, member_id, amount, spendable)
+            allocations = await self._consume(conn, batch, member_id, amount, row["spendable"])
             await self._post(conn, batch, txn, now)
             expires_at = now + dt.timedelta(seconds=s.hold_timeout_seconds)
             hold = await holds.insert(

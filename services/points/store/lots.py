@@ -24,36 +24,20 @@ async def insert(conn, member_id: uuid.UUID, txn_id: uuid.UUID, amount: int, exp
     return lot_id
 
 
+def lot(row) -> Lot:
+    return Lot(row["lot_id"], row["remaining"], row["expires_at"])
+
+
 async def spendable(conn, member_id: uuid.UUID, covering: int) -> list[Lot]:
     """The member's lots with points left, earliest expiry first, as many as cover `covering`
-    points (the caller holds the lock): a member with many lots does not read them all."""
+    points (the caller holds the lock; see spendable_lots in 0002_locks_with_balance)."""
     rows = await conn.fetch(
-        "SELECT lot_id, remaining, expires_at FROM (SELECT lot_id, remaining, expires_at,"
-        "  sum(remaining) OVER (ORDER BY expires_at, lot_id) AS upto FROM lots"
-        "  WHERE member_id = $1 AND remaining > 0) l"
-        " WHERE upto - remaining < $2 ORDER BY expires_at, lot_id",
+        "SELECT lot_id, remaining, expires_at FROM spendable_lots($1, $2)"
+        " ORDER BY expires_at, lot_id",
         member_id,
         covering,
     )
-    return [Lot(r["lot_id"], r["remaining"], r["expires_at"]) for r in rows]
-
-
-async def for_hold(conn, member_id: uuid.UUID, order_id: str, covering: int):
-    """What a new hold of the order needs, in one read (the caller holds the member's lock):
-    the points the order's other holds (held or captured) have, and the lots that cover
-    `covering` points (as `spendable`)."""
-    row = await conn.fetchrow(
-        "SELECT (SELECT coalesce(sum(amount), 0) FROM holds WHERE member_id = $1"
-        "        AND order_id = $2 AND state IN ('held', 'captured'))::bigint AS on_order,"
-        " (SELECT array_agg((lot_id, remaining, expires_at) ORDER BY expires_at, lot_id)"
-        "  FROM (SELECT lot_id, remaining, expires_at,"
-        "        sum(remaining) OVER (ORDER BY expires_at, lot_id) AS upto FROM lots"
-        "        WHERE member_id = $1 AND remaining > 0) l WHERE upto - remaining < $3) AS lots",
-        member_id,
-        order_id,
-        covering,
-    )
-    return row["on_order"], [Lot(*lot) for lot in row["lots"] or []]
+    return [lot(r) for r in rows]
 
 
 async def take(conn, allocations: list[Allocation]) -> None:

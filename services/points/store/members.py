@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from . import lots
+
 ACCOUNT_COLUMNS = (
     "member_id, status, status_at, registered, referred_by, sign_up_bonus_paid, first_order_completed,"
     " referral_paid, last_sign_in_day, streak_days, available, pending, held, debt"
@@ -31,12 +33,25 @@ async def lock(conn, member_id: uuid.UUID):
     )
 
 
-async def lock_with_expiring(conn, member_id: uuid.UUID, expiring_until) -> dict | None:
-    """The member's row, locked, with `expiring_soon`: the available points in lots expiring by
-    `expiring_until`, read after the lock was taken (one round trip, see 0002_locks_with_balance).
-    """
-    row = await conn.fetchrow("SELECT * FROM lock_member($1, $2)", member_id, expiring_until)
-    return None if row is None else {**row["account"], "expiring_soon": row["expiring_soon"]}
+async def lock_with_expiring(
+    conn, member_id: uuid.UUID, expiring_until, spend: int = 0, order_id: str | None = None
+) -> dict | None:
+    """The member's row, locked, with what is read after the lock was taken, in one round trip
+    (see 0002_locks_with_balance): `expiring_soon`, the available points in lots expiring by
+    `expiring_until`; with `spend`, `spendable`: the lots that cover it (else None); with
+    `order_id`, `on_order`: the points the order's held or captured holds have."""
+    row = await conn.fetchrow(
+        "SELECT * FROM lock_member($1, $2, $3, $4)", member_id, expiring_until, spend, order_id
+    )
+    if row is None:
+        return None
+    spendable = None if row["spendable"] is None else [lots.lot(r) for r in row["spendable"]]
+    return {
+        **row["account"],
+        "expiring_soon": row["expiring_soon"],
+        "spendable": spendable,
+        "on_order": row["on_order"],
+    }
 
 
 async def lock_many(conn, member_ids: list[uuid.UUID]) -> None:
