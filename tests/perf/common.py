@@ -88,9 +88,11 @@ class CpuMeter:
     def __init__(self, roles: dict[str, Callable[[], list[int]]]) -> None:
         self.roles = roles
 
-    def _sample(self) -> dict[str, float]:
-        sample = {name: sum(map(_process_seconds, pids())) for name, pids in self.roles.items()}
-        sample["machine"] = _machine_busy_seconds()
+    def _sample(self) -> dict[str, dict[int, float]]:
+        sample = {
+            name: {p: _process_seconds(p) for p in pids()} for name, pids in self.roles.items()
+        }
+        sample["machine"] = {0: _machine_busy_seconds()}
         return sample
 
     def __enter__(self):
@@ -99,7 +101,11 @@ class CpuMeter:
 
     def __exit__(self, *exc):
         after, seconds = self._sample(), time.perf_counter() - self.started
-        used = {k: max(0.0, after[k] - self.before[k]) / seconds for k in after}
+        # Per process: one that started meanwhile counts whole, one that ended is not seen.
+        used = {
+            k: sum(max(0.0, t - self.before[k].get(p, 0.0)) for p, t in after[k].items()) / seconds
+            for k in after
+        }
         used["other"] = max(0.0, used["machine"] - sum(used[k] for k in self.roles))
         self.cores = {k: round(v, 2) for k, v in used.items()}
         self.cores["available"] = os.cpu_count()

@@ -320,10 +320,35 @@ class Bench:
             {
                 "load_generator": lambda: [os.getpid()],
                 "replicas": lambda: replicas,
-                "postgres": lambda: pids_named("postgres"),
+                "postgres": self._postgres_pids,
                 "broker": lambda: pids_named("beam.smp"),
             }
         )
+
+    def _postgres_pids(self) -> list[int]:
+        """This benchmark's backends and the server's own processes (WAL writer, checkpointer…):
+        other databases' sessions on a shared server count as `other`."""
+        url = urlsplit(servers.PG_URL)
+        database = self.settings.dsn().rsplit("/", 1)[1].replace("'", "''")
+        out = subprocess.run(
+            [
+                "psql",
+                "-h",
+                url.hostname or "127.0.0.1",
+                "-p",
+                str(url.port or 5432),
+                "-U",
+                url.username or "postgres",
+                "-d",
+                "postgres",
+                "-Atc",
+                f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'"
+                " OR backend_type <> 'client backend'",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return [int(p) for p in out.stdout.split()] if out.returncode == 0 else []
 
     # --- the calls ------------------------------------------------------------------------
     async def noop(self, n: int, i: int):
