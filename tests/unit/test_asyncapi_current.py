@@ -1,4 +1,4 @@
-"""docs/asyncapi.yaml is what tools/asyncapi.py generates from the current events.proto files."""
+"""docs/asyncapi.yaml is what tools/asyncapi/ generates from the current events.proto files."""
 
 from __future__ import annotations
 
