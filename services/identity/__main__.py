@@ -3,11 +3,6 @@
 from services.kit.service import main
 
 from .app import IdentityApp, create_client, rotate_signing_key
-from .config import load
 
 if __name__ == "__main__":
-    main(
-        IdentityApp,
-        load(),
-        {"create-client": create_client, "rotate-signing-key": rotate_signing_key},
-    )
+    main(IdentityApp, {"create-client": create_client, "rotate-signing-key": rotate_signing_key})

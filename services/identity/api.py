@@ -115,14 +115,9 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             raise errors.failed_precondition("MEMBER_CLOSED", "the member has closed the account")
         return row
 
-    @staticmethod
-    def _actor() -> str:
-        principal = auth.current.get()
-        return f"{principal.kind}:{principal.subject}" if principal else "anonymous"
-
     async def _audit(self, conn, action: str, member_id: uuid.UUID, **detail) -> None:
         await audit.record(
-            conn, actor=self._actor(), action=action, subject=member_id, detail=detail
+            conn, actor=auth.actor("anonymous"), action=action, subject=member_id, detail=detail
         )
 
     async def _issue_tokens(
@@ -214,7 +209,6 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             await self._audit(conn, "member.register", member_id, channel=channel)
             await self.outbox.add(
                 conn,
-                "member.registered",
                 str(member_id),
                 ev.MemberRegistered(
                     member_id=str(member_id),
@@ -225,9 +219,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             )
             return pb.RegisterMemberResponse(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(
-            self.pool, "RegisterMember", request, pb.RegisterMemberResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def Login(self, request, context):
         v = Violations()
@@ -367,7 +359,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
                 raise errors.already_exists("CLIENT_ALREADY_EXISTS", "client id is taken") from exc
             await audit.record(
                 conn,
-                actor=self._actor(),
+                actor=auth.actor("anonymous"),
                 action="client.create",
                 subject=request.client_id,
                 detail={"client_id": request.client_id, "scopes": list(request.scopes)},
@@ -384,9 +376,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         def without_secret(response):
             return pb.CreateClientResponse(client=response.client)
 
-        return await idempotency.run_once(
-            self.pool, "CreateClient", request, pb.CreateClientResponse, work, stored=without_secret
-        )
+        return await idempotency.once(self.pool, request, work, stored=without_secret)
 
     # --- member resource ----------------------------------------------------------------------
     async def GetMember(self, request, context):
@@ -440,7 +430,6 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             await self._audit(conn, "member.update_profile", member_id, fields=list(changes))
             await self.outbox.add(
                 conn,
-                "member.profile_updated",
                 str(member_id),
                 ev.MemberProfileUpdated(
                     member_id=str(member_id),
@@ -450,9 +439,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             )
             return pb.UpdateProfileResponse(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(
-            self.pool, "UpdateProfile", request, pb.UpdateProfileResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def VerifyRealName(self, request, context):
         member_id = _member_id(request.member_id)
@@ -491,7 +478,6 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             await self._audit(conn, "member.verify", member_id)
             await self.outbox.add(
                 conn,
-                "member.verified",
                 str(member_id),
                 ev.MemberVerified(
                     member_id=str(member_id), verified_time=timestamps.to_proto(timestamps.now())
@@ -499,9 +485,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             )
             return pb.VerifyRealNameResponse(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(
-            self.pool, "VerifyRealName", request, pb.VerifyRealNameResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def LinkAccount(self, request, context):
         member_id = _member_id(request.member_id)
@@ -530,7 +514,6 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             await self._audit(conn, "member.link", member_id, provider=request.provider)
             await self.outbox.add(
                 conn,
-                "member.account_linked",
                 str(member_id),
                 ev.MemberAccountLinked(
                     member_id=str(member_id),
@@ -540,9 +523,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             )
             return pb.LinkAccountResponse(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(
-            self.pool, "LinkAccount", request, pb.LinkAccountResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def UnlinkAccount(self, request, context):
         member_id = _member_id(request.member_id)
@@ -561,7 +542,6 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             await self._audit(conn, "member.unlink", member_id, provider=request.provider)
             await self.outbox.add(
                 conn,
-                "member.account_unlinked",
                 str(member_id),
                 ev.MemberAccountUnlinked(
                     member_id=str(member_id),
@@ -571,9 +551,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             )
             return pb.UnlinkAccountResponse(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(
-            self.pool, "UnlinkAccount", request, pb.UnlinkAccountResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     # --- status -------------------------------------------------------------------------------
     async def _change_status(
@@ -612,12 +590,10 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             else:
                 await store.set_status(conn, member_id, target)
             await self._audit(conn, f"member.{event_name}", member_id, reason=request.reason)
-            await self.outbox.add(
-                conn, f"member.{event_name}", str(member_id), event(str(member_id), request.reason)
-            )
+            await self.outbox.add(conn, member_id, event(str(member_id), request.reason))
             return response_class(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(self.pool, method, request, response_class, work)
+        return await idempotency.once(self.pool, request, work)
 
     async def FreezeMember(self, request, context):
         return await self._change_status(
@@ -682,9 +658,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             await self._audit(conn, "member.tag", member_id, tags=tags)
             return pb.AddMemberTagsResponse(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(
-            self.pool, "AddMemberTags", request, pb.AddMemberTagsResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def RemoveMemberTags(self, request, context):
         auth.require_scope(SCOPE_WRITE)
@@ -697,9 +671,7 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
             await self._audit(conn, "member.untag", member_id, tags=tags)
             return pb.RemoveMemberTagsResponse(member=await self._member(conn, member_id))
 
-        return await idempotency.run_once(
-            self.pool, "RemoveMemberTags", request, pb.RemoveMemberTagsResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def ListMembers(self, request, context):
         auth.require_scope(SCOPE_READ)
@@ -746,6 +718,3 @@ def _registration_conflict(constraint: str) -> errors.AppError:
             "EMAIL_ALREADY_REGISTERED", "the e-mail address is registered already"
         )
     return errors.AppError(grpc.StatusCode.ABORTED, "CONFLICT", "try again")
-
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["IdentityService"].full_name

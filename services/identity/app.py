@@ -6,15 +6,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.kit import audit, auth, db
 from services.kit.service import ServiceApp
 
 from . import api, crypto, store
+from .config import IdentitySettings
 from .verification import FormatVerifier
 
 
-class IdentityApp(ServiceApp):
+class IdentityApp(ServiceApp[IdentitySettings]):
+    settings_class = IdentitySettings
     migrations = Path(__file__).parent / "migrations"
 
     async def setup(self) -> None:
@@ -40,10 +41,8 @@ class IdentityApp(ServiceApp):
     def key_set(self) -> auth.KeySet:
         return self._keys  # identity verifies with its own keys, no HTTP round trip
 
-    def grpc_services(self) -> list[tuple]:
-        return [
-            (pb_grpc.add_IdentityServiceServicer_to_server, api.IdentityApi(self), api.SERVICE_NAME)
-        ]
+    def servicers(self) -> list[object]:
+        return [api.IdentityApi(self)]
 
     def http_routes(self) -> list[web.RouteDef]:
         async def jwks(_request):
@@ -56,23 +55,16 @@ class IdentityApp(ServiceApp):
 
 async def rotate_signing_key(app: IdentityApp) -> None:
     """Add a new signing key; tokens signed by older live keys stay valid until they expire."""
-    await app.migrate()
-    s = app.settings
-    vault = crypto.Vault(s.data_key.get_secret_value(), s.lookup_key.get_secret_value())
-    pool = await db.create_pool(s.dsn(), 1, 1)
     kid, pem = crypto.new_signing_key()
-    async with db.transaction(pool) as conn:
-        await store.add_signing_key(conn, kid, vault.encrypt(pem, kid.encode()))
-    await pool.close()
+    async with db.transaction(app.pool) as conn:
+        await store.add_signing_key(conn, kid, app.vault.encrypt(pem, kid.encode()))
     print(kid)
 
 
 async def create_client(app: IdentityApp, client_id: str, kind: str, *scopes: str) -> None:
     """Bootstrap an operator or service credential; prints its secret once."""
-    await app.migrate()
-    pool = await db.create_pool(app.settings.dsn(), 1, 1)
     secret, secret_hash = crypto.opaque_token()
-    async with db.transaction(pool) as conn:
+    async with db.transaction(app.pool) as conn:
         await store.insert_client(
             conn,
             client_id=client_id,
@@ -89,5 +81,4 @@ async def create_client(app: IdentityApp, client_id: str, kind: str, *scopes: st
             subject=client_id,
             detail={"client_id": client_id, "scopes": sorted(set(scopes))},
         )
-    await pool.close()
     print(secret)

@@ -27,10 +27,26 @@ class Principal:
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
+    @property
+    def label(self) -> str:
+        """How audit trails and journals name the caller: `member:<id>`, `operator:<client>`."""
+        return f"{self.kind}:{self.subject}"
+
+    def owns(self, member_id: object) -> bool:
+        """Whether the caller may see what belongs to `member_id`: a member only its own
+        things; operators and services (their scopes checked before) everything."""
+        return self.kind != "member" or self.subject == str(member_id)
+
 
 current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "principal", default=None
 )
+
+
+def actor(default: str = "system") -> str:
+    """The caller's label for an audit trail; `default` when no one called (an event, a job)."""
+    principal = current.get()
+    return principal.label if principal else default
 
 
 def require() -> Principal:
@@ -47,14 +63,24 @@ def require_scope(scope: str) -> Principal:
     return principal
 
 
-def require_member_or_scope(member_id: str, scope: str) -> Principal:
+def require_member_or_scope(member_id: object, scope: str) -> Principal:
     """A member acts only on itself; operators and services need the scope."""
     principal = require()
     if principal.kind == "member":
-        if principal.subject != member_id:
+        if principal.subject != str(member_id):
             raise errors.permission_denied("NOT_OWNER", "a member may act only on itself")
         return principal
     if not principal.has_scope(scope):
+        raise errors.permission_denied("MISSING_SCOPE", f"requires scope {scope}")
+    return principal
+
+
+def require_owner_or_scope(scope: str) -> Principal:
+    """For a call on a thing found by its own id (a hold, a card): a member may call, and is
+    checked with `Principal.owns` once the thing is read; others need the scope first.
+    A thing of another member is answered as NOT_FOUND, never as someone else's."""
+    principal = require()
+    if principal.kind != "member" and not principal.has_scope(scope):
         raise errors.permission_denied("MISSING_SCOPE", f"requires scope {scope}")
     return principal
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar, Self
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .ports import PORTS
 
 
 def _env(name: str, service: str) -> AliasChoices:
@@ -12,13 +16,27 @@ def _env(name: str, service: str) -> AliasChoices:
 
 
 class ServiceSettings(BaseSettings):
-    """Common settings; a service subclasses this and sets `service_name`.
+    """Common settings. A service declares its name when it subclasses this:
 
-    Database: `<SVC>_DATABASE_URL` names the service's own database; otherwise the database
-    `loyalty_<svc>` is used on the server named by `LOYALTY_PG_URL`.
+        class PointsSettings(ServiceSettings, service="points"): ...
+
+    and reads them with `PointsSettings.load()`: `POINTS_X`, falling back to `LOYALTY_X`; its
+    ports default to its row of `ports.PORTS`. Database: `<SVC>_DATABASE_URL` names the service's
+    own database; otherwise the database `loyalty_<svc>` on the server of `LOYALTY_PG_URL`.
     """
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    service: ClassVar[str] = "kit"
+
+    def __init_subclass__(cls, service: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if service is not None:
+            cls.service = service
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """The settings from the environment (and `overrides`, which win)."""
+        return cls.for_service(cls.service, **overrides)
 
     service_name: str = "kit"
     database_url: str | None = None
@@ -51,17 +69,18 @@ class ServiceSettings(BaseSettings):
     def for_service(cls, service: str, **overrides):
         """Build settings whose env names are prefixed by the service (with LOYALTY_ fallback)."""
         # pydantic-settings resolves aliases when the class is built, so build a bound subclass.
+        ports = PORTS.get(service)
+        port_defaults = {"grpc_port": ports.grpc, "ops_port": ports.ops} if ports else {}
         annotations = {}
         namespace = {"__annotations__": annotations}
         for name, info in cls.model_fields.items():
             if name == "service_name":
                 continue
             annotations[name] = info.annotation
-            origin = (
-                {"default_factory": info.default_factory}
-                if info.default_factory
-                else {"default": info.default}
-            )
+            if info.default_factory:
+                origin = {"default_factory": info.default_factory}
+            else:  # the one port table gives the ports
+                origin = {"default": port_defaults.get(name, info.default)}
             namespace[name] = Field(validation_alias=_env(name.upper(), service), **origin)
         bound = type(f"{cls.__name__}_{service}", (cls,), namespace)
         return bound(service_name=service, **overrides)

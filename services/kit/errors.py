@@ -25,9 +25,33 @@ class AppError(Exception):
         return f"{self.reason}: {self.message}"
 
 
+# A response names at most this many bad fields: a request with a million bad items must not
+# cost a million descriptions.
+MAX_VIOLATIONS = 50
+
+
 def invalid(violations: list[tuple[str, str]], reason: str = "INVALID_ARGUMENT") -> AppError:
+    violations = violations[:MAX_VIOLATIONS]
     message = "; ".join(f"{f}: {d}" for f, d in violations) or "invalid request"
     return AppError(grpc.StatusCode.INVALID_ARGUMENT, reason, message, violations)
+
+
+class Malformed(Exception):
+    """An event that can never be applied (its payload breaks the contract): the inbox
+    dead-letters it at once, with this as its reason, instead of retrying it."""
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        self.violations = violations[:MAX_VIOLATIONS]
+        super().__init__("; ".join(f"{f}: {d}" for f, d in self.violations) or "malformed event")
+
+
+def parse_uuid(value: str, field_path: str = "member_id", what: str = "a member id") -> uuid.UUID:
+    """The UUID in a request field, or INVALID_ARGUMENT naming the field."""
+    v = Violations()
+    parsed = v.uuid(field_path, value, what)
+    v.raise_if_any()
+    assert parsed is not None
+    return parsed
 
 
 def not_found(what: str, ident: str = "") -> AppError:
@@ -68,7 +92,8 @@ class Violations:
         self.items: list[tuple[str, str]] = []
 
     def add(self, field_path: str, description: str) -> None:
-        self.items.append((field_path, description))
+        if len(self.items) < MAX_VIOLATIONS:
+            self.items.append((field_path, description))
 
     def check(self, ok: bool, field_path: str, description: str) -> None:
         if not ok:
@@ -94,6 +119,11 @@ class Violations:
     def raise_if_any(self, reason: str = "INVALID_ARGUMENT") -> None:
         if self.items:
             raise invalid(self.items, reason)
+
+    def raise_malformed(self) -> None:
+        """For events: a bad field is the message's own fault (see Malformed)."""
+        if self.items:
+            raise Malformed(self.items)
 
 
 def to_status(error: AppError, domain: str) -> status_pb2.Status:

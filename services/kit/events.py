@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import aio_pika
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from google.protobuf import json_format
+from google.protobuf import descriptor, json_format
 from google.protobuf.message import Message
 
+from . import errors
+
+M = TypeVar("M", bound=Message)
 _FORMAT = JSONFormat()
 
+# Storefronts publish their events under their own prefix, not the suite's.
+COMMERCE_PACKAGE = "loyalty.commerce.v1"
 
-def event_type(service: str, name: str) -> str:
-    """`member.registered` of identity → `loyalty.identity.member.registered.v1`."""
+
+def type_of(message: Message | type[Message] | descriptor.Descriptor) -> str:
+    """The CloudEvents type (and routing key) of an event message, from its proto name alone:
+    MemberAccountLinked in `loyalty.identity.v1` → `loyalty.identity.member.account_linked.v1`;
+    OrderPaid in `loyalty.commerce.v1` → `commerce.order.paid.v1`. The first word of the
+    message name is the entity, the rest the event. The AsyncAPI generator uses this rule too."""
+    desc = message if isinstance(message, descriptor.Descriptor) else message.DESCRIPTOR
+    words = [word.lower() for word in re.findall(r"[A-Z][a-z0-9]*", desc.name)]
+    name = f"{words[0]}.{'_'.join(words[1:])}"
+    package = desc.file.package
+    if package == COMMERCE_PACKAGE:
+        return f"commerce.{name}.v1"
+    service = package.split(".")[1]  # loyalty.<svc>.v1
     return f"loyalty.{service}.{name}.v1"
 
 
@@ -26,13 +44,17 @@ def payload_json(message: Message) -> dict:
     return json_format.MessageToDict(message)
 
 
-def parse_payload(data: dict | str | bytes | None, message_class: type[Message]) -> Message:
-    """A payload back into its proto message; unknown fields are ignored (forward compatible)."""
+def parse_payload(data: dict | str | bytes | None, message_class: type[M]) -> M:
+    """A payload back into its proto message; unknown fields are ignored (forward compatible).
+    A payload that does not fit the message is `errors.Malformed`."""
     target = message_class()
-    if isinstance(data, bytes | str):
-        json_format.Parse(data, target, ignore_unknown_fields=True)
-    else:
-        json_format.ParseDict(data or {}, target, ignore_unknown_fields=True)
+    try:
+        if isinstance(data, bytes | str):
+            json_format.Parse(data, target, ignore_unknown_fields=True)
+        else:
+            json_format.ParseDict(data or {}, target, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        raise errors.Malformed([("data", f"not a {message_class.DESCRIPTOR.name}: {exc}")]) from exc
     return target
 
 
@@ -47,7 +69,7 @@ class Envelope:
     time: datetime | None
     data: dict
 
-    def payload(self, message_class: type[Message]) -> Message:
+    def payload(self, message_class: type[M]) -> M:
         return parse_payload(self.data, message_class)
 
 

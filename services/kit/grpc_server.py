@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 import structlog
@@ -101,10 +104,34 @@ def _trace_id(traceparent: str | None) -> str:
     return uuid.uuid4().hex
 
 
+@dataclass(frozen=True)
+class GrpcService:
+    """A servicer with what the server needs of it, all read off its generated base class:
+    the `add_<X>Servicer_to_server` function and the service's full proto name."""
+
+    servicer: object
+    add: Callable[[object, grpc.aio.Server], None]
+    name: str
+
+    @classmethod
+    def of(cls, servicer: object) -> GrpcService:
+        for base in type(servicer).__mro__:
+            if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
+                stubs = importlib.import_module(base.__module__)
+                messages = importlib.import_module(base.__module__.removesuffix("_grpc"))
+                service = messages.DESCRIPTOR.services_by_name[
+                    base.__name__.removesuffix("Servicer")
+                ]
+                return cls(
+                    servicer, getattr(stubs, f"add_{base.__name__}_to_server"), service.full_name
+                )
+        raise TypeError(f"{type(servicer).__name__} does not implement a generated gRPC servicer")
+
+
 async def build_server(
-    *, services: list[tuple], domain: str, verifier: auth.Verifier, host: str, port: int
+    *, servicers: list[object], domain: str, verifier: auth.Verifier, host: str, port: int
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """`services` are (add_to_server function, servicer, full service name) triples."""
+    """A server with health, reflection and the interceptor, serving `servicers`."""
     server = grpc.aio.server(
         interceptors=[Interceptor(domain, verifier)],
         options=[("grpc.so_reuseport", 0)],
@@ -112,10 +139,10 @@ async def build_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
-    for add, servicer, name in services:
-        add(servicer, server)
-        names.append(name)
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    for service in map(GrpcService.of, servicers):
+        service.add(service.servicer, server)
+        names.append(service.name)
+        await health_servicer.set(service.name, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(names, server)
     bound = server.add_insecure_port(f"{host}:{port}")

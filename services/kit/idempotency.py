@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 import asyncpg
+from google.protobuf import descriptor, message_factory
 from google.protobuf.message import Message
 
 from . import db, errors
@@ -75,3 +77,25 @@ async def run_once(
         )
         await writes.run(conn)
         return response
+
+
+@functools.cache
+def _method_of(request: descriptor.Descriptor) -> tuple[str, type[Message]]:
+    """The RPC that takes `request` (its name, as run_once keys it) and its response class."""
+    for service in request.file.services_by_name.values():
+        for method in service.methods:
+            if method.input_type is request:
+                return method.name, message_factory.GetMessageClass(method.output_type)
+    raise LookupError(f"no RPC in {request.file.name} takes {request.full_name}")
+
+
+async def once(
+    pool: asyncpg.Pool,
+    request: Message,
+    work: Callable[[asyncpg.Connection], Awaitable[Message | Pending]],
+    stored: Callable[[Message], Message] | None = None,
+) -> Message:
+    """run_once for a servicer method: the method and the response type come from the request's
+    proto descriptor (the one RPC of the request's file that takes it)."""
+    method, response_class = _method_of(request.DESCRIPTOR)
+    return await run_once(pool, method, request, response_class, work, stored)

@@ -5,22 +5,73 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import aio_pika
 import asyncpg
+from google.protobuf.message import Message
 
-from . import events, logging, metrics
+from . import errors, events, logging, metrics
 
 log = logging.get("kit.inbox")
 
 Handler = Callable[[asyncpg.Connection, events.Envelope], Awaitable[None]]
+M = TypeVar("M", bound=Message)
+# A service's handler: the inbox transaction, the parsed payload, and the envelope (id, time).
+TypedHandler = Callable[[asyncpg.Connection, Any, events.Envelope], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Binding:
     exchange: str
     pattern: str
+
+
+@dataclass
+class Subscription:
+    """A service's queue and the events it applies, registered by their proto message type:
+
+        identity = Subscription("points.identity")
+
+        @identity.on(MemberRegistered)
+        async def registered(conn, event: MemberRegistered, envelope): ...
+
+    The kit binds the queue to each event's type (see events.type_of) on the exchange its
+    publisher uses, and hands each handler the payload parsed into its message.
+    """
+
+    queue: str
+    handlers: dict[type[Message], TypedHandler] = field(default_factory=dict)
+
+    def on(self, message_class: type[M]) -> Callable[[TypedHandler], TypedHandler]:
+        def register(handler: TypedHandler) -> TypedHandler:
+            self.add(message_class, handler)
+            return handler
+
+        return register
+
+    def add(self, message_class: type[Message], handler: TypedHandler) -> None:
+        if message_class in self.handlers:
+            raise ValueError(f"{message_class.DESCRIPTOR.full_name} is handled twice")
+        self.handlers[message_class] = handler
+
+    def bindings(self, events_exchange: str, commerce_exchange: str) -> list[Binding]:
+        return [
+            Binding(commerce_exchange if t.startswith("commerce.") else events_exchange, t)
+            for t in (events.type_of(m) for m in self.handlers)
+        ]
+
+    def by_type(self) -> dict[str, Handler]:
+        """Envelope handlers by CloudEvents type, each parsing its payload first."""
+        return {events.type_of(m): _parsing(m, h) for m, h in self.handlers.items()}
+
+
+def _parsing(message_class: type[Message], handler: TypedHandler) -> Handler:
+    async def handle(conn: asyncpg.Connection, envelope: events.Envelope) -> None:
+        await handler(conn, envelope.payload(message_class), envelope)
+
+    return handle
 
 
 class Consumer:
@@ -128,6 +179,12 @@ class Consumer:
         handler = self.handlers.get(envelope.type)
         try:
             applied = await self.apply(envelope, handler)
+        except errors.Malformed as exc:
+            # The message's own fault: no retry can succeed, so it goes to the dead letters now.
+            log.error("event_malformed", consumer=self.name, reason=str(exc)[:500])
+            metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
+            await self._settle(message.reject(requeue=False), "reject")
+            return
         except Exception:
             returns = self._returns(message)
             last = returns >= self.delivery_limit

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 
 import aio_pika
 import aiormq
 import asyncpg
 from google.protobuf.message import Message
 
-from . import events, ids, logging, metrics
+from . import db, events, ids, logging, metrics
 
 log = logging.get("kit.outbox")
 
@@ -35,7 +36,7 @@ WHERE id = $1
 
 
 class Outbox:
-    """Writes a service's events inside the caller's transaction."""
+    """Writes a service's events inside the caller's transaction (or on its Batch)."""
 
     def __init__(self, service: str) -> None:
         self.service = service
@@ -43,20 +44,20 @@ class Outbox:
 
     async def add(
         self,
-        conn: asyncpg.Connection,
-        name: str,
-        subject: str,
+        conn: asyncpg.Connection | db.Batch,
+        subject: str | uuid.UUID,
         payload: Message,
         traceparent: str | None = None,
     ) -> str:
+        """Queue `payload` as an event about `subject`; its type is its message's (type_of)."""
         event_id = ids.new_id()
         await conn.execute(
             "INSERT INTO outbox (id, event_type, source, subject, payload, traceparent)"
             " VALUES ($1, $2, $3, $4, $5, $6)",
             event_id,
-            events.event_type(self.service, name),
+            events.type_of(payload),
             self.source,
-            subject,
+            str(subject),
             events.payload_json(payload),
             traceparent,
         )

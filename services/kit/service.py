@@ -5,47 +5,76 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import aio_pika
 import asyncpg
+import grpc
 from aiohttp import web
 
 from . import auth, db, grpc_server, inbox, jobs, logging, ops_http, outbox, retention
 from .config import ServiceSettings
+from .deps import Deps
+
+S = TypeVar("S", bound=ServiceSettings)
 
 log = logging.get("kit.service")
 
 
-class ServiceApp:
-    """Subclasses name their migrations and fill the hooks; the lifecycle is shared."""
+class ServiceApp(Generic[S]):
+    """A service names its settings class and migrations, and fills the hooks:
 
+        class PointsApp(ServiceApp[PointsSettings]):
+            settings_class = PointsSettings
+            migrations = Path(__file__).parent / "migrations"
+
+            def servicers(self): return [PointsApi(self.deps, ...)]
+            def subscriptions(self): return handlers.subscriptions(...)
+
+    The lifecycle (pool, broker, gRPC, ops HTTP, relay, consumers, jobs, drain) is shared.
+    """
+
+    settings_class: type[S]
     migrations: Path
 
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
-        self.name = settings.service_name
+    def __init__(self, settings: S | None = None) -> None:
+        self.settings: S = settings if settings is not None else self.settings_class.load()
+        self.name = self.settings.service_name
         self.domain = f"{self.name}.loyalty"
-        self.outbox = outbox.Outbox(self.name)
-        self.pool: asyncpg.Pool | None = None
+        self.deps = self.make_deps()
         self.amqp: aio_pika.abc.AbstractRobustConnection | None = None
         self.grpc_port = 0
         self.ops_port = 0
-        self._server = None
-        self._ops = None
-        self._relay = None
+        self._server: grpc.aio.Server | None = None
+        self._ops: web.AppRunner | None = None
+        self._relay: outbox.Relay | None = None
         self._consumers: list[inbox.Consumer] = []
-        self._scheduler = None
+        self._scheduler: jobs.Scheduler | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.deps.pool
+
+    @property
+    def outbox(self) -> outbox.Outbox:
+        return self.deps.outbox
 
     # --- hooks -------------------------------------------------------------------------------
-    async def setup(self) -> None:
-        """Build the service's own objects once the pool and broker exist."""
+    def make_deps(self) -> Deps[S]:
+        """The dependencies object; a service with more to hand out returns a subclass."""
+        return Deps(self.settings, outbox.Outbox(self.name))
 
-    def grpc_services(self) -> list[tuple]:
+    async def setup(self) -> None:
+        """Build what needs the database (keys, caches) once the pool is open."""
+
+    def servicers(self) -> list[object]:
+        """The gRPC servicers (instances of generated `<X>Servicer` classes)."""
         return []
 
-    def consumers(self) -> list[dict]:
-        """Keyword arguments for inbox.Consumer: name, bindings, handlers."""
+    def subscriptions(self) -> list[inbox.Subscription]:
+        """The event consumers: a queue each, handlers by message type."""
         return []
 
     def jobs(self) -> list[jobs.Job]:
@@ -61,14 +90,21 @@ class ServiceApp:
     async def migrate(self) -> int:
         return await db.migrate(self.settings.dsn(), self.migrations)
 
+    async def open(self, min_size: int | None = None, max_size: int | None = None) -> None:
+        """Open the pool and set up: what serving and every command need (no broker)."""
+        s = self.settings
+        self.deps.pool = await db.create_pool(
+            s.dsn(), min_size or s.pool_min, max_size or s.pool_max
+        )
+        await self.setup()
+
     async def start(self, *, relay: bool = True, consume: bool = True, schedule: bool = True):
         s = self.settings
-        self.pool = await db.create_pool(s.dsn(), s.pool_min, s.pool_max)
+        await self.open()
         self.amqp = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
-        await self.setup()
         verifier = auth.Verifier(self.key_set(), s.jwt_issuer, s.jwt_audience)
         self._server, self.grpc_port, _ = await grpc_server.build_server(
-            services=self.grpc_services(),
+            servicers=self.servicers(),
             domain=self.domain,
             verifier=verifier,
             host=s.grpc_host,
@@ -87,15 +123,16 @@ class ServiceApp:
             )
             await self._relay.start()
         if consume:
-            for spec in self.consumers():
-                spec = {**spec, "name": s.queue_prefix + spec["name"]}
+            for subscription in self.subscriptions():
                 consumer = inbox.Consumer(
+                    name=s.queue_prefix + subscription.queue,
                     pool=self.pool,
                     connection=self.amqp,
+                    bindings=subscription.bindings(s.events_exchange, s.commerce_exchange),
+                    handlers=subscription.by_type(),
                     dead_letter_exchange=s.dead_letter_exchange,
                     prefetch=s.consumer_prefetch,
                     delivery_limit=s.delivery_limit,
-                    **spec,
                 )
                 await consumer.start()
                 self._consumers.append(consumer)
@@ -121,9 +158,13 @@ class ServiceApp:
             await self._ops.cleanup()
         if self.amqp:
             await self.amqp.close()
-        if self.pool:
-            await self.pool.close()
+        await self.close()
         log.info("service_stopped")
+
+    async def close(self) -> None:
+        if self.deps._pool is not None:
+            await self.deps.pool.close()
+            self.deps.pool = None
 
     def _retention(self) -> jobs.Job:
         s = self.settings
@@ -154,12 +195,24 @@ async def _serve(app: ServiceApp, migrate_first: bool) -> None:
     await app.stop()
 
 
-def main(app_class: type[ServiceApp], settings: ServiceSettings, extra_commands=None) -> None:
-    """`python -m services.<svc> [serve|migrate|<job>]`."""
-    extra_commands = extra_commands or {}
-    parser = argparse.ArgumentParser(prog=f"services.{settings.service_name}")
+Command = Callable[..., Awaitable[None]]
+
+
+def main(app_class: type[ServiceApp], commands: dict[str, Command] | None = None) -> None:
+    """`python -m services.<svc> [serve|migrate|<command> ARGS...]`.
+
+    A command is `async def command(app, *args)`, run with the database migrated and the app's
+    pool open (no broker, no server); its docstring is its help."""
+    commands = commands or {}
+    settings = app_class.settings_class.load()
+    parser = argparse.ArgumentParser(
+        prog=f"python -m services.{settings.service_name}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n"
+        + "\n".join(f"  {name:20} {(c.__doc__ or '').strip()}" for name, c in commands.items()),
+    )
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "migrate", *extra_commands]
+        "command", nargs="?", default="serve", choices=["serve", "migrate", *commands]
     )
     parser.add_argument("--migrate", action="store_true", help="migrate before serving")
     parser.add_argument("args", nargs="*")
@@ -172,4 +225,13 @@ def main(app_class: type[ServiceApp], settings: ServiceSettings, extra_commands=
         count = asyncio.run(app.migrate())
         log.info("migrated", applied=count)
     else:
-        asyncio.run(extra_commands[options.command](app, *options.args))
+        asyncio.run(_command(app, commands[options.command], options.args))
+
+
+async def _command(app: ServiceApp, command: Command, args: list[str]) -> None:
+    await app.migrate()
+    await app.open(1, 2)
+    try:
+        await command(app, *args)
+    finally:
+        await app.close()

@@ -3,7 +3,6 @@
 from services.kit.service import main
 
 from .app import PointsApp, expire_now, reconcile
-from .config import load
 
 if __name__ == "__main__":
-    main(PointsApp, load(), {"expire-now": expire_now, "reconcile": reconcile})
+    main(PointsApp, {"expire-now": expire_now, "reconcile": reconcile})

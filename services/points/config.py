@@ -5,9 +5,7 @@ from __future__ import annotations
 from services.kit.config import ServiceSettings
 
 
-class PointsSettings(ServiceSettings):
-    grpc_port: int = 50053
-    ops_port: int = 8083
+class PointsSettings(ServiceSettings, service="points"):
     # 100 points deduct 1 CNY at checkout; a deduction covers at most this share of an order.
     points_per_cny: int = 100
     max_deduction_percent: int = 50
@@ -23,7 +21,3 @@ class PointsSettings(ServiceSettings):
     # How long a replica keeps the earning rules in effect in memory (a change made through
     # another replica applies here this much later; 0 reads them for every credit).
     rule_cache_seconds: float = 5.0
-
-
-def load(**overrides) -> PointsSettings:
-    return PointsSettings.for_service("points", **overrides)

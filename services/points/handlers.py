@@ -11,7 +11,7 @@ from loyalty.identity.v1 import events_pb2 as identity
 from loyalty.subscription.v1 import events_pb2 as subscription
 from services.kit import events, logging
 from services.kit.errors import Violations
-from services.kit.inbox import Binding
+from services.kit.inbox import Subscription
 
 from .domain import rules as rules_domain
 from .domain import subscription as subscription_domain
@@ -21,20 +21,21 @@ from .store import members, subscriptions
 
 log = logging.get("points.handlers")
 
-IDENTITY = "loyalty.identity.member."
-SUBSCRIPTION = "loyalty.subscription.subscription."
-COMMERCE = "commerce."
-
-
-def _checked(v: Violations) -> None:
-    """A malformed event can never succeed: it is retried, then dead-lettered for a human."""
-    v.raise_if_any("MALFORMED_EVENT")
+# What each subscription event does to the local projection (see domain.subscription).
+_SUBSCRIPTION_CHANGES = {
+    subscription.SubscriptionActivated: "activated",
+    subscription.SubscriptionRenewed: "renewed",
+    subscription.SubscriptionRenewalFailed: "renewal_failed",
+    subscription.SubscriptionCancelled: "cancelled",
+    subscription.SubscriptionExpired: "expired",
+    subscription.SubscriptionRefunded: "refunded",
+}
 
 
 def _member(value: str, field: str = "member_id") -> uuid.UUID:
     v = Violations()
     member_id = v.uuid(field, value, "a member id")
-    _checked(v)
+    v.raise_malformed()
     return member_id
 
 
@@ -43,7 +44,7 @@ def _order(order_id: str, member_id: str) -> tuple[str, uuid.UUID]:
     v = Violations()
     v.text("order_id", order_id, maximum=128)
     member = v.uuid("member_id", member_id, "a member id")
-    _checked(v)
+    v.raise_malformed()
     return order_id, member
 
 
@@ -57,53 +58,27 @@ class Handlers:
         self.orders = Orders(ledger)
         self.settings = ledger.settings
 
-    def consumers(self) -> list[dict]:
-        s = self.settings
-        return [
-            {
-                "name": "points.identity",
-                "bindings": [Binding(s.events_exchange, IDENTITY + "*.v1")],
-                "handlers": {
-                    IDENTITY + "registered.v1": self.member_registered,
-                    IDENTITY + "frozen.v1": self.member_frozen,
-                    IDENTITY + "unfrozen.v1": self.member_unfrozen,
-                    IDENTITY + "closed.v1": self.member_closed,
-                },
-            },
-            {
-                "name": "points.subscription",
-                "bindings": [Binding(s.events_exchange, SUBSCRIPTION + "*.v1")],
-                "handlers": {
-                    SUBSCRIPTION + name + ".v1": self._subscription(name)
-                    for name in (
-                        "activated",
-                        "renewed",
-                        "renewal_failed",
-                        "cancelled",
-                        "expired",
-                        "refunded",
-                    )
-                },
-            },
-            {
-                "name": "points.commerce",
-                "bindings": [
-                    Binding(s.commerce_exchange, "commerce.order.*.v1"),
-                    Binding(s.commerce_exchange, "commerce.review.*.v1"),
-                ],
-                "handlers": {
-                    "commerce.order.paid.v1": self.order_paid,
-                    "commerce.order.completed.v1": self.order_completed,
-                    "commerce.order.refunded.v1": self.order_refunded,
-                    "commerce.order.cancelled.v1": self.order_cancelled,
-                    "commerce.review.posted.v1": self.review_posted,
-                },
-            },
-        ]
+    def subscriptions(self) -> list[Subscription]:
+        members = Subscription("points.identity")
+        members.add(identity.MemberRegistered, self.member_registered)
+        members.add(identity.MemberFrozen, self.member_frozen)
+        members.add(identity.MemberUnfrozen, self.member_unfrozen)
+        members.add(identity.MemberClosed, self.member_closed)
+        paid_membership = Subscription("points.subscription")
+        for message in _SUBSCRIPTION_CHANGES:
+            paid_membership.add(message, self.subscription_changed)
+        storefront = Subscription("points.commerce")
+        storefront.add(commerce.OrderPaid, self.order_paid)
+        storefront.add(commerce.OrderCompleted, self.order_completed)
+        storefront.add(commerce.OrderRefunded, self.order_refunded)
+        storefront.add(commerce.OrderCancelled, self.order_cancelled)
+        storefront.add(commerce.ReviewPosted, self.review_posted)
+        return [members, paid_membership, storefront]
 
     # --- identity -------------------------------------------------------------------------
-    async def member_registered(self, conn, envelope: events.Envelope) -> None:
-        p = envelope.payload(identity.MemberRegistered)
+    async def member_registered(
+        self, conn, p: identity.MemberRegistered, envelope: events.Envelope
+    ) -> None:
         member_id = _member(p.member_id)
         referrer = _member(p.referred_by, "referred_by") if p.referred_by else None
         await members.ensure(conn, member_id)
@@ -136,56 +111,46 @@ class Handlers:
             return
         await members.update(conn, member, status=status, status_at=at)
 
-    async def member_frozen(self, conn, envelope) -> None:
-        p = envelope.payload(identity.MemberFrozen)
+    async def member_frozen(
+        self, conn, p: identity.MemberFrozen, envelope: events.Envelope
+    ) -> None:
         await self._set_status(conn, envelope, p.member_id, p.frozen_time, FROZEN)
 
-    async def member_unfrozen(self, conn, envelope) -> None:
-        p = envelope.payload(identity.MemberUnfrozen)
+    async def member_unfrozen(
+        self, conn, p: identity.MemberUnfrozen, envelope: events.Envelope
+    ) -> None:
         await self._set_status(conn, envelope, p.member_id, p.unfrozen_time, ACTIVE)
 
-    async def member_closed(self, conn, envelope) -> None:
-        p = envelope.payload(identity.MemberClosed)
+    async def member_closed(
+        self, conn, p: identity.MemberClosed, envelope: events.Envelope
+    ) -> None:
         await self._set_status(conn, envelope, p.member_id, p.closed_time, CLOSED)
 
     # --- subscription ---------------------------------------------------------------------
-    def _subscription(self, name: str):
-        message = {
-            "activated": subscription.SubscriptionActivated,
-            "renewed": subscription.SubscriptionRenewed,
-            "renewal_failed": subscription.SubscriptionRenewalFailed,
-            "cancelled": subscription.SubscriptionCancelled,
-            "expired": subscription.SubscriptionExpired,
-            "refunded": subscription.SubscriptionRefunded,
-        }[name]
-
-        async def handle(conn, envelope) -> None:
-            p = envelope.payload(message)
-            v = Violations()
-            subscription_id = p.subscription_id
-            v.text("subscription_id", subscription_id, maximum=128)
-            member_id = v.uuid("member_id", p.member_id, "a member id")
-            _checked(v)
-            current = await subscriptions.lock(conn, subscription_id)
-            state = subscription_domain.state_after(current and current["state"], name)
-            if state is None:
-                return
-            period_end = getattr(p, "period_end", None)
-            await members.ensure(conn, member_id)
-            await subscriptions.upsert(
-                conn,
-                subscription_id=subscription_id,
-                member_id=member_id,
-                state=state,
-                multiplier=getattr(p, "points_multiplier", 0),
-                period_end=period_end.ToDatetime(dt.UTC) if period_end else None,
-            )
-
-        return handle
+    async def subscription_changed(self, conn, p, envelope: events.Envelope) -> None:
+        v = Violations()
+        subscription_id = p.subscription_id
+        v.text("subscription_id", subscription_id, maximum=128)
+        member_id = v.uuid("member_id", p.member_id, "a member id")
+        v.raise_malformed()
+        current = await subscriptions.lock(conn, subscription_id)
+        change = _SUBSCRIPTION_CHANGES[type(p)]
+        state = subscription_domain.state_after(current and current["state"], change)
+        if state is None:
+            return
+        period_end = getattr(p, "period_end", None)
+        await members.ensure(conn, member_id)
+        await subscriptions.upsert(
+            conn,
+            subscription_id=subscription_id,
+            member_id=member_id,
+            state=state,
+            multiplier=getattr(p, "points_multiplier", 0),
+            period_end=period_end.ToDatetime(dt.UTC) if period_end else None,
+        )
 
     # --- commerce -------------------------------------------------------------------------
-    async def order_paid(self, conn, envelope) -> None:
-        p = envelope.payload(commerce.OrderPaid)
+    async def order_paid(self, conn, p: commerce.OrderPaid, envelope: events.Envelope) -> None:
         order_id, member_id = _order(p.order_id, p.member_id)
         v = Violations()
         v.check(p.paid_amount_minor >= 0, "paid_amount_minor", "must not be negative")
@@ -193,7 +158,7 @@ class Handlers:
         hold_id = (
             v.uuid("points_hold_id", p.points_hold_id, "a hold id") if p.points_hold_id else None
         )
-        _checked(v)
+        v.raise_malformed()
         await self.orders.paid(
             conn,
             Payment(
@@ -207,19 +172,21 @@ class Handlers:
             ),
         )
 
-    async def order_completed(self, conn, envelope) -> None:
-        p = envelope.payload(commerce.OrderCompleted)
+    async def order_completed(
+        self, conn, p: commerce.OrderCompleted, envelope: events.Envelope
+    ) -> None:
         await self.orders.completed(conn, *_order(p.order_id, p.member_id))
 
-    async def order_refunded(self, conn, envelope) -> None:
-        p = envelope.payload(commerce.OrderRefunded)
+    async def order_refunded(
+        self, conn, p: commerce.OrderRefunded, envelope: events.Envelope
+    ) -> None:
         order_id, member_id = _order(p.order_id, p.member_id)
         refund_id = p.refund_id or envelope.id
         v = Violations()
         v.text("refund_id", refund_id, maximum=128)
         v.check(p.refunded_amount_minor >= 0, "refunded_amount_minor", "must not be negative")
         v.check(p.points_to_return >= 0, "points_to_return", "must not be negative")
-        _checked(v)
+        v.raise_malformed()
         await self.orders.refunded(
             conn,
             Refund(
@@ -231,17 +198,19 @@ class Handlers:
             ),
         )
 
-    async def order_cancelled(self, conn, envelope) -> None:
-        p = envelope.payload(commerce.OrderCancelled)
+    async def order_cancelled(
+        self, conn, p: commerce.OrderCancelled, envelope: events.Envelope
+    ) -> None:
         await self.orders.cancelled(conn, *_order(p.order_id, p.member_id))
 
-    async def review_posted(self, conn, envelope) -> None:
-        p = envelope.payload(commerce.ReviewPosted)
+    async def review_posted(
+        self, conn, p: commerce.ReviewPosted, envelope: events.Envelope
+    ) -> None:
         v = Violations()
         member_id = v.uuid("member_id", p.member_id, "a member id")
         review_id = p.review_id
         v.text("review_id", review_id, maximum=128)
-        _checked(v)
+        v.raise_malformed()
         await members.ensure(conn, member_id)
         row = await members.lock(conn, member_id)
         if row["status"] != ACTIVE:

@@ -82,7 +82,6 @@ async def notify_expiring(ledger: Ledger, pool, now: dt.datetime | None = None) 
             for group in groups:
                 await ledger.outbox.add(
                     conn,
-                    "points.expiring",
                     str(group["member_id"]),
                     ev.PointsExpiring(
                         member_id=str(group["member_id"]),

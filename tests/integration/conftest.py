@@ -9,7 +9,7 @@ import pytest
 
 from loyalty.identity.v1 import identity_service_pb2_grpc
 from services.identity.app import IdentityApp
-from services.identity.config import load as load_identity
+from services.identity.config import IdentitySettings
 from tests.support import bus, servers
 
 
@@ -28,7 +28,7 @@ def identity_settings(**overrides):
         relay_poll_seconds=0.2,
         **servers.broker_settings(),
     )
-    return load_identity(**{**values, **overrides})
+    return IdentitySettings.load(**{**values, **overrides})
 
 
 @pytest.fixture(scope="session")

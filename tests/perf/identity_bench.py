@@ -172,7 +172,7 @@ async def bench_relay(app: IdentityApp, amqp) -> dict:
     writer = outbox.Outbox("bench")
     async with db.transaction(app.pool) as conn:
         for _ in range(OUTBOX_EVENTS):
-            await writer.add(conn, "member.verified", "s", ev.MemberVerified(member_id="m"))
+            await writer.add(conn, "s", ev.MemberVerified(member_id="m"))
     relay = outbox.Relay(app.pool, amqp, exchange_name, batch=200, poll_seconds=0.05)
     with Clock() as relay_clock:
         await relay.start()

@@ -37,7 +37,7 @@ from loyalty.points.v1 import resources_pb2 as res
 from services.identity.app import IdentityApp
 from services.kit import db, events
 from services.points.app import PointsApp
-from services.points.config import load as load_points
+from services.points.config import PointsSettings
 from services.points.store import members as member_store
 from services.points.store import reconcile
 from tests.integration.conftest import identity_settings
@@ -244,7 +244,7 @@ class Bench:
         await identity.migrate()
         await identity.start(relay=False, consume=False, schedule=False)
         push(identity.stop)
-        self.settings = settings = load_points(
+        self.settings = settings = PointsSettings.load(
             database_url=servers.database_url("points"),
             grpc_host="127.0.0.1",
             grpc_port=0,

@@ -62,8 +62,8 @@ async def delete_queues(connection, app) -> None:
     """Delete a service's consumer queues and their dead-letter queues (a test run's own)."""
     channel = await connection.channel()
     try:
-        for spec in app.consumers():
-            name = app.settings.queue_prefix + spec["name"]
+        for subscription in app.subscriptions():
+            name = app.settings.queue_prefix + subscription.queue
             for queue in (name, f"{name}.dlq"):
                 # Quorum queues refuse if_unused/if_empty deletes.
                 await channel.queue_delete(queue, if_unused=False, if_empty=False)

@@ -9,8 +9,10 @@ from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc as pb_grpc
 from loyalty.points.v1 import resources_pb2 as res
 from services.kit import audit, auth, errors, idempotency, paging, timestamps
+from services.kit.deps import Deps
 from services.kit.errors import Violations
 
+from ..config import PointsSettings
 from ..domain import rules as rules_domain
 from ..domain.rules import EarningRule
 from ..ledger import Ledger, Writes
@@ -24,9 +26,9 @@ SCOPE_ADJUST, SCOPE_ADMIN = "points:adjust", "points:admin"
 
 
 class PointsApi(pb_grpc.PointsServiceServicer):
-    def __init__(self, app) -> None:
-        self.pool = app.pool
-        self.ledger: Ledger = app.ledger
+    def __init__(self, deps: Deps[PointsSettings], ledger: Ledger) -> None:
+        self.pool = deps.pool
+        self.ledger = ledger
 
     async def _balance(self, conn, member_id: uuid.UUID) -> res.Balance:
         return await self.ledger.balance(conn, member_id)
@@ -76,14 +78,10 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         v = Violations()
         hold_id = v.uuid("hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
-        principal = auth.require()
+        principal = auth.require_owner_or_scope(SCOPE_READ)
         async with self.pool.acquire() as conn:
             hold = await holds.get(conn, hold_id)
-        if principal.kind != "member":
-            auth.require_scope(SCOPE_READ)
-        if hold is None or (
-            principal.kind == "member" and str(hold["member_id"]) != principal.subject
-        ):
+        if hold is None or not principal.owns(hold["member_id"]):
             raise errors.not_found("hold", str(hold_id))
         return pb.GetHoldResponse(hold=convert.hold_proto(hold))
 
@@ -103,7 +101,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 balance=await self._balance(conn, member_id),
             )
 
-        return await idempotency.run_once(self.pool, "SignIn", request, pb.SignInResponse, work)
+        return await idempotency.once(self.pool, request, work)
 
     async def Grant(self, request, context):
         v = Violations()
@@ -151,7 +149,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 writes,
             )
 
-        return await idempotency.run_once(self.pool, "Grant", request, pb.GrantResponse, work)
+        return await idempotency.once(self.pool, request, work)
 
     # --- spending -------------------------------------------------------------------------
     async def ReserveHold(self, request, context):
@@ -175,9 +173,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             )
             return _settled(pb.ReserveHoldResponse(hold=convert.hold_proto(hold)), writes)
 
-        return await idempotency.run_once(
-            self.pool, "ReserveHold", request, pb.ReserveHoldResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def CaptureHold(self, request, context):
         v = Violations()
@@ -193,32 +189,24 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 writes,
             )
 
-        return await idempotency.run_once(
-            self.pool, "CaptureHold", request, pb.CaptureHoldResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def ReleaseHold(self, request, context):
         v = Violations()
         hold_id = v.uuid("hold_id", request.hold_id, "a hold id")
         v.raise_if_any()
-        principal = auth.require()
-        if principal.kind != "member":
-            auth.require_scope(SCOPE_SPEND)
+        principal = auth.require_owner_or_scope(SCOPE_SPEND)
 
         async def work(conn):
             found = await holds.get(conn, hold_id)
-            if found is None or (
-                principal.kind == "member" and str(found["member_id"]) != principal.subject
-            ):
+            if found is None or not principal.owns(found["member_id"]):
                 raise errors.not_found("hold", str(hold_id))
             hold = await self.ledger.release(conn, hold_id)
             return pb.ReleaseHoldResponse(
                 hold=convert.hold_proto(hold), balance=await self._balance(conn, hold["member_id"])
             )
 
-        return await idempotency.run_once(
-            self.pool, "ReleaseHold", request, pb.ReleaseHoldResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def Redeem(self, request, context):
         v = Violations()
@@ -241,7 +229,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             )
             return _settled(pb.RedeemResponse(transaction_id=str(posted.txn_id)), writes)
 
-        return await idempotency.run_once(self.pool, "Redeem", request, pb.RedeemResponse, work)
+        return await idempotency.once(self.pool, request, work)
 
     # --- operators ------------------------------------------------------------------------
     async def Adjust(self, request, context):
@@ -265,7 +253,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             )
             return _settled(pb.AdjustResponse(transaction_id=str(posted.txn_id)), writes)
 
-        return await idempotency.run_once(self.pool, "Adjust", request, pb.AdjustResponse, work)
+        return await idempotency.once(self.pool, request, work)
 
     async def TopUpMerchantBudget(self, request, context):
         v = Violations()
@@ -282,9 +270,7 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                 budget=res.MerchantBudget(merchant_id=row["merchant_id"], balance=row["balance"]),
             )
 
-        return await idempotency.run_once(
-            self.pool, "TopUpMerchantBudget", request, pb.TopUpMerchantBudgetResponse, work
-        )
+        return await idempotency.once(self.pool, request, work)
 
     async def GetMerchantBudget(self, request, context):
         v = Violations()
@@ -323,20 +309,18 @@ class PointsApi(pb_grpc.PointsServiceServicer):
                         "effective_at": rule.effective_at or self.ledger.now(),
                     }
                 ),
-                author=f"{principal.kind}:{principal.subject}",
+                author=principal.label,
             )
             await audit.record(
                 conn,
-                actor=f"{principal.kind}:{principal.subject}",
+                actor=principal.label,
                 action="points.rule_upsert",
                 subject=stored.rule_code,
                 detail={"rule_code": stored.rule_code, "version": stored.version},
             )
             return pb.UpsertEarningRuleResponse(rule=convert.rule_proto(stored))
 
-        response = await idempotency.run_once(
-            self.pool, "UpsertEarningRule", request, pb.UpsertEarningRuleResponse, work
-        )
+        response = await idempotency.once(self.pool, request, work)
         self.ledger.rules.forget(rule.rule_code)  # committed: this replica applies it at once
         return response
 
@@ -388,6 +372,3 @@ def _posting_cursor(cursor) -> int | None:
         return int(cursor)
     except (TypeError, ValueError) as exc:
         raise errors.invalid([("page_token", "malformed page token")]) from exc
-
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PointsService"].full_name

@@ -17,7 +17,6 @@ from .base import (
     SPEND,
     Posted,
     Writes,
-    actor,
     entry_kind,
 )
 from .corrections import Corrections
@@ -42,6 +41,5 @@ __all__ = [
     "Ledger",
     "Posted",
     "Writes",
-    "actor",
     "entry_kind",
 ]

@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from loyalty.points.v1 import events_pb2 as ev
 from loyalty.points.v1 import resources_pb2 as res
 from services.kit import auth, db, errors, timestamps
-from services.kit.outbox import Outbox
+from services.kit.deps import Deps
 
 from ..config import PointsSettings
 from ..domain import calendar, ledger, lots
@@ -38,11 +37,6 @@ RELEASE_REASONS = {
 
 def entry_kind(kind: str) -> int:
     return res.LedgerEntryKind.Value(f"LEDGER_ENTRY_KIND_{kind.upper()}")
-
-
-def actor() -> str:
-    principal = auth.current.get()
-    return f"{principal.kind}:{principal.subject}" if principal else "system"
 
 
 class Writes(db.Batch):
@@ -88,19 +82,14 @@ class Posted:
 class LedgerBase:
     """The clock, the member lock, posting and lots, shared by every operation."""
 
-    def __init__(
-        self,
-        settings: PointsSettings,
-        outbox: Outbox,
-        clock: Callable[[], dt.datetime] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.outbox = outbox
-        self.clock = clock or timestamps.now
-        self.rules = rule_store.Cache(settings.rule_cache_seconds)
+    def __init__(self, deps: Deps[PointsSettings]) -> None:
+        self.deps = deps
+        self.settings = deps.settings
+        self.outbox = deps.outbox
+        self.rules = rule_store.Cache(deps.settings.rule_cache_seconds)
 
     def now(self) -> dt.datetime:
-        return self.clock()
+        return self.deps.now()
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         return calendar.business_day(now or self.now(), self.settings.business_zone)
@@ -148,7 +137,7 @@ class LedgerBase:
     async def _post(self, conn, batch: Writes, txn: Transaction, now) -> uuid.UUID:
         try:
             txn_id = await journal.post(
-                conn, batch, txn, business_day=self.today(now), actor=actor()
+                conn, batch, txn, business_day=self.today(now), actor=auth.actor()
             )
         except journal.BudgetShort as exc:
             if not exc.exists:
@@ -203,7 +192,6 @@ class LedgerBase:
     ) -> None:
         await self.outbox.add(
             batch,
-            "points.credited",
             txn.member_id,
             ev.PointsCredited(
                 member_id=txn.member_id,
@@ -222,7 +210,6 @@ class LedgerBase:
     async def _debited(self, batch, member_id, txn_id, amount, kind, txn, now, debt=0) -> None:
         await self.outbox.add(
             batch,
-            "points.debited",
             str(member_id),
             ev.PointsDebited(
                 member_id=str(member_id),

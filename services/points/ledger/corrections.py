@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 from loyalty.points.v1 import events_pb2 as ev
-from services.kit import audit, timestamps
+from services.kit import audit, auth, timestamps
 
 from ..domain import ledger, lots
 from ..domain.ledger import Transaction
@@ -16,7 +16,6 @@ from ..store import lots as lot_store
 from .base import (
     LedgerBase,
     Posted,
-    actor,
 )
 
 
@@ -110,7 +109,7 @@ class Corrections(LedgerBase):
                 posted = Posted(txn_id, -delta)
             await audit.record(
                 batch,
-                actor=actor(),
+                actor=auth.actor(),
                 action="points.adjust",
                 subject=member_id,
                 detail={"delta": delta, "reason": reason, "transaction_id": str(posted.txn_id)},
@@ -127,7 +126,7 @@ class Corrections(LedgerBase):
             txn_id = await self._post(conn, batch, txn, now)
             await audit.record(
                 batch,
-                actor=actor(),
+                actor=auth.actor(),
                 action="points.budget_top_up",
                 subject=merchant_id,
                 detail={
@@ -154,7 +153,6 @@ class Corrections(LedgerBase):
             txn_id = await self._post(conn, batch, txn, now)
             await self.outbox.add(
                 batch,
-                "points.expired",
                 str(member_id),
                 ev.PointsExpired(
                     member_id=str(member_id),

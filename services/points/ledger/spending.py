@@ -88,7 +88,6 @@ class Spending(LedgerBase):
             await lot_store.record_hold(batch, hold_id, allocations)
             await self.outbox.add(
                 batch,
-                "points.held",
                 str(member_id),
                 ev.PointsHeld(
                     member_id=str(member_id),
@@ -186,7 +185,6 @@ class Spending(LedgerBase):
             settled = await holds.settle(batch, hold, EXPIRED if reason == EXPIRED else RELEASED)
             await self.outbox.add(
                 batch,
-                "points.hold_released",
                 str(member_id),
                 ev.PointsHoldReleased(
                     member_id=str(member_id),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from google.protobuf import struct_pb2
 
 from services.kit import db, outbox
+from tests.support.kit_events import ThingHappened
 
 
 async def _effects(pool) -> list[tuple[str, str]]:
@@ -55,7 +55,7 @@ async def test_one_failing_statement_fails_them_all(kit_db):
 async def test_code_written_for_a_connection_queues_its_writes(kit_db):
     """The outbox writes through `execute`: given a batch, its row goes with the batch."""
     batch = db.Batch()
-    event_id = await outbox.Outbox("kit").add(batch, "thing.happened", "subject-1", _payload())
+    event_id = await outbox.Outbox("kit").add(batch, "subject-1", ThingHappened(n=1))
     assert await kit_db.fetchval("SELECT count(*) FROM outbox") == 0
     async with kit_db.acquire() as conn:
         await batch.run(conn)
@@ -65,7 +65,3 @@ async def test_code_written_for_a_connection_queues_its_writes(kit_db):
 async def test_an_empty_batch_sends_nothing(kit_db):
     async with kit_db.acquire() as conn:
         await db.Batch().run(conn)
-
-
-def _payload() -> struct_pb2.Struct:
-    return struct_pb2.Struct(fields={"n": struct_pb2.Value(number_value=1)})

@@ -8,27 +8,21 @@ import contextlib
 import time
 
 import pytest
-from google.protobuf import struct_pb2
 
 from services.kit import db, events, outbox
 from tests.support import tcp_proxy
+from tests.support.kit_events import ThingHappened, ThingNowhere, ThingRoutable
 
 OUTBOX = outbox.Outbox("kit")
 
 
-def _payload(n: int) -> struct_pb2.Struct:
-    payload = struct_pb2.Struct()
-    payload.update({"n": n})
-    return payload
-
-
-async def _add(pool, count: int, per_tx: int, name: str = "thing.happened", pause=0.0) -> list[str]:
+async def _add(pool, count: int, per_tx: int, kind=ThingHappened, pause=0.0) -> list[str]:
     """`count` outbox rows written through Outbox.add, `per_tx` per transaction."""
     added: list[str] = []
     while len(added) < count:
         async with pool.acquire() as conn, conn.transaction():
             for _ in range(min(per_tx, count - len(added))):
-                added.append(await OUTBOX.add(conn, name, f"subject-{len(added)}", _payload(1)))
+                added.append(await OUTBOX.add(conn, f"subject-{len(added)}", kind(n=1)))
         if pause:
             await asyncio.sleep(pause)
     return added
@@ -203,12 +197,12 @@ async def test_unroutable_event_does_not_hold_back_routable_ones(
     await seen.start(amqp, exchange)
     # Bound to one type only: the other type has nowhere to go.
     await seen.queue.unbind(exchange, routing_key="#")
-    await seen.queue.bind(exchange, routing_key=events.event_type("kit", "routable"))
+    await seen.queue.bind(exchange, routing_key=events.type_of(ThingRoutable))
     connection = await connect()
     relay = make_relay(kit_db, connection, exchange, batch=50)
     await relay._connect()
-    lost = await _add(kit_db, 3, per_tx=3, name="nowhere")
-    routable = await _add(kit_db, 5, per_tx=5, name="routable")
+    lost = await _add(kit_db, 3, per_tx=3, kind=ThingNowhere)
+    routable = await _add(kit_db, 5, per_tx=5, kind=ThingRoutable)
     assert await relay.publish_batch() == 5
     rows = await kit_db.fetch("SELECT id::text, published_at, last_error FROM outbox")
     by_id = {r["id"]: r for r in rows}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
 
 import grpc
@@ -11,9 +10,10 @@ import pytest
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import points_service_pb2_grpc
+from services.kit.clock import Clock
 from services.points import ledger as ledger_module
 from services.points.app import PointsApp
-from services.points.config import load as load_points
+from services.points.config import PointsSettings
 from services.points.store import members as member_store
 from services.points.store import reconcile
 from tests.support import bus, servers
@@ -33,7 +33,7 @@ def points_settings(identity_app, **overrides):
         pool_max=20,
         **servers.broker_settings(),
     )
-    return load_points(**{**values, **overrides})
+    return PointsSettings.load(**{**values, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -56,36 +56,19 @@ async def points_channel(points_app):
     await channel.close()
 
 
-class Clock:
-    """The service's clock for one test: real time unless a test sets or advances it."""
-
-    def __init__(self) -> None:
-        self.fixed: dt.datetime | None = None
-
-    def __call__(self) -> dt.datetime:
-        return self.fixed or dt.datetime.now(dt.UTC)
-
-    def set(self, when: dt.datetime) -> None:
-        self.fixed = when
-
-    def advance(self, **delta) -> dt.datetime:
-        self.fixed = self() + dt.timedelta(**delta)
-        return self.fixed
-
-
 @pytest.fixture
 async def points(points_app, points_channel):
     """The PointsService stub on clean tables (the seeded earning rules stay)."""
     await servers.truncate_all(points_app.pool, keep=("earning_rules",))
     await points_app.pool.execute("DELETE FROM earning_rules WHERE author <> 'migration'")
     points_app.ledger.rules.forget()  # the rules deleted above may be kept in memory
-    points_app.ledger.clock = Clock()
+    points_app.deps.clock.set(None)  # real time unless a test sets or advances it
     return points_service_pb2_grpc.PointsServiceStub(points_channel)
 
 
 @pytest.fixture
 def clock(points, points_app) -> Clock:
-    return points_app.ledger.clock
+    return points_app.deps.clock
 
 
 @pytest.fixture

@@ -205,9 +205,9 @@ async def _apply(w: World, conn, op: tuple) -> None:
         )
         w.pending_refund = (amount, returned)
     elif name == "advance":
-        ledger.clock.set(m.now + dt.timedelta(days=op[1]))
+        ledger.deps.clock.set(m.now + dt.timedelta(days=op[1]))
     elif name == "timeout":
-        ledger.clock.set(m.now + dt.timedelta(minutes=31))
+        ledger.deps.clock.set(m.now + dt.timedelta(minutes=31))
 
 
 def _unpaid_hold(m: Model, pick: int | None) -> Hold | None:
@@ -342,7 +342,7 @@ operations = st.one_of(
 )
 @given(program=st.lists(operations, min_size=1, max_size=25))
 async def test_random_operations_match_the_reference_model(points, points_app, program):
-    points_app.ledger.clock.set(T0)
+    points_app.ledger.deps.clock.set(T0)
     member = uuid.uuid4()
     async with points_app.pool.acquire() as conn:
         await member_store.ensure(conn, member)
@@ -350,7 +350,7 @@ async def test_random_operations_match_the_reference_model(points, points_app, p
     for op in program:
         if op[0] in ("advance", "timeout"):
             _model(world, op)
-            points_app.ledger.clock.set(world.model.now)
+            points_app.ledger.deps.clock.set(world.model.now)
             await _after(world, op)
             async with points_app.pool.acquire() as conn:
                 row = await member_store.get(conn, member)

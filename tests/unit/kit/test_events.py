@@ -12,7 +12,10 @@ import pytest
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor_pb2 import FileDescriptorProto
 
-from services.kit import events
+from loyalty.commerce.v1 import events_pb2 as commerce_events
+from loyalty.identity.v1 import events_pb2 as identity_events
+from loyalty.points.v1 import events_pb2 as points_events
+from services.kit import errors, events
 
 
 @dataclass
@@ -44,10 +47,22 @@ def _message(**overrides) -> aio_pika.Message:
     return events.to_amqp(**values)
 
 
-def test_event_type_names_service_event_and_version():
-    assert events.event_type("identity", "member.registered") == (
+def test_event_type_comes_from_the_message_name_and_package():
+    assert events.type_of(identity_events.MemberRegistered) == (
         "loyalty.identity.member.registered.v1"
     )
+    assert events.type_of(identity_events.MemberAccountLinked()) == (
+        "loyalty.identity.member.account_linked.v1"
+    )
+    assert events.type_of(points_events.PointsHoldReleased) == (
+        "loyalty.points.points.hold_released.v1"
+    )
+    assert events.type_of(commerce_events.OrderPaid.DESCRIPTOR) == "commerce.order.paid.v1"
+
+
+def test_a_payload_that_breaks_its_message_is_malformed():
+    with pytest.raises(errors.Malformed, match="member_id|memberId|MemberRegistered"):
+        events.parse_payload({"memberId": 12}, identity_events.MemberRegistered)
 
 
 def test_to_amqp_is_binary_mode_with_ce_headers():
