@@ -685,27 +685,14 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         v.check(request.status == 0 or status is not None, "status", "unknown status")
         v.raise_if_any()
         query = {"tag": request.tag or None, "status": status}
-        cursor = paging.cursor(request.page_token, query)
-        after = _page_uuid(cursor)
+        after = paging.cursor(request.page_token, query, uuid.UUID)
         size = paging.size(request.page_size)
         async with self.pool.acquire() as conn:
             rows = await store.list_members(conn, after=after, limit=size + 1, **query)
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = paging.token(str(rows[-1]["member_id"]), query)
+        rows, token = paging.page(rows, size, query, key=lambda row: row["member_id"])
         return pb.ListMembersResponse(
             members=[self._to_proto(r) for r in rows], next_page_token=token
         )
-
-
-def _page_uuid(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(cursor)
-    except ValueError as exc:
-        raise errors.invalid([("page_token", "malformed page token")]) from exc
 
 
 def _registration_conflict(constraint: str) -> errors.AppError:

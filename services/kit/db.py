@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -86,7 +86,30 @@ async def transaction(pool: asyncpg.Pool):
         yield conn
 
 
+class Duplicate(Exception):
+    """A unique constraint refused a write; a store names its own kinds by subclassing this."""
+
+
+@contextlib.contextmanager
+def duplicates(kinds: dict[str, type[Duplicate]]) -> Iterator[None]:
+    """Turn a unique violation into the store's own error kind, chosen by constraint name, so
+    that nothing above the store knows constraint names. An unlisted constraint stays a
+    UniqueViolationError (a bug, not a caller's mistake)."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        kind = kinds.get(exc.constraint_name or "")
+        if kind is None:
+            raise
+        raise kind(exc.constraint_name) from exc
+
+
 _PARAMETER = re.compile(r"\$(\d+)")
+# The statements that change existing rows, and the table they change.
+_CHANGES_ROWS = re.compile(
+    r"^\s*(?:UPDATE\s+(?:ONLY\s+)?|DELETE\s+FROM\s+(?:ONLY\s+)?)([\w.\"]+)", re.IGNORECASE
+)
+_UPSERT = re.compile(r"^\s*INSERT\s+INTO\s+([\w.\"]+).*\bDO\s+UPDATE\b", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass
@@ -101,6 +124,10 @@ class Result:
         return self.rows[0] if self.rows else None
 
 
+class BatchConflict(Exception):
+    """Two statements of one Batch may change the same row (see Batch)."""
+
+
 class Batch:
     """Several statements sent as one (data-modifying WITH queries): one round trip, not one each.
 
@@ -109,17 +136,35 @@ class Batch:
     (ids are made in Python, not by the database). Constraints and triggers apply as usual and
     one failing statement fails them all. `execute` lets code written for a connection queue its
     writes here unchanged.
+
+    The trap: when two statements of one batch change the same row, PostgreSQL applies only one
+    of them, silently. So a second statement that updates, deletes or upserts rows of a table an
+    earlier one changed is refused (BatchConflict) unless its author states that the rows are
+    disjoint (`disjoint=True`: e.g. a hold's lots taken and another hold's lots given back).
     """
 
     def __init__(self) -> None:
         self._statements: list[tuple[str, Result | None]] = []
         self._args: list = []
+        self._changed: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self._statements)
 
-    def add(self, sql: str, *args, returns: Sequence[str] = ()) -> Result | None:
+    def add(
+        self, sql: str, *args, returns: Sequence[str] = (), disjoint: bool = False
+    ) -> Result | None:
         """Queue `sql` (parameters $1..$n); `returns` names its RETURNING (or SELECT) columns."""
+        changes = _CHANGES_ROWS.match(sql) or _UPSERT.match(sql)
+        if changes:
+            table = changes.group(1).strip('"').lower()
+            if table in self._changed and not disjoint:
+                raise BatchConflict(
+                    f"a second statement changes rows of {table} in one batch: PostgreSQL would "
+                    "apply only one change to a row both touch; run it apart, or pass "
+                    "disjoint=True if the rows cannot overlap"
+                )
+            self._changed.add(table)
         offset = len(self._args)
         sql = _PARAMETER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
         result = Result(tuple(returns)) if returns else None
@@ -136,7 +181,7 @@ class Batch:
         if not self._statements:
             return
         statements, args = self._statements, self._args
-        self._statements, self._args = [], []
+        self._statements, self._args, self._changed = [], [], set()
         if len(statements) == 1 and statements[0][1] is None:
             await conn.execute(statements[0][0], *args)
             return

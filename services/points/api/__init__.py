@@ -59,17 +59,14 @@ class PointsApi(pb_grpc.PointsServiceServicer):
             "end": end.isoformat() if end else None,
         }
         size = paging.size(request.page_size)
-        before = _posting_cursor(paging.cursor(request.page_token, query))
+        before = paging.cursor(request.page_token, query, int)
         async with self.pool.acquire() as conn:
             if await members.get(conn, member_id) is None:
                 raise errors.not_found("member", str(member_id))
             rows = await journal.history(
                 conn, member_id, kind=kind, start=start, end=end, before=before, limit=size + 1
             )
-        token = ""
-        if len(rows) > size:
-            rows = rows[:size]
-            token = paging.token(str(rows[-1]["posting_id"]), query)
+        rows, token = paging.page(rows, size, query, key=lambda row: row["posting_id"])
         return pb.ListLedgerEntriesResponse(
             entries=[convert.entry_proto(r) for r in rows], next_page_token=token
         )
@@ -344,14 +341,9 @@ class PointsApi(pb_grpc.PointsServiceServicer):
         size = paging.size(request.page_size)
         auth.require_scope(SCOPE_READ)
         after = paging.cursor(request.page_token, {})
-        if after is not None and not isinstance(after, str):
-            raise errors.invalid([("page_token", "malformed page token")])
         async with self.pool.acquire() as conn:
             found = await rule_store.list_current(conn, self.ledger.now(), after, size + 1)
-        token = ""
-        if len(found) > size:
-            found = found[:size]
-            token = paging.token(found[-1].rule_code, {})
+        found, token = paging.page(found, size, {}, key=lambda rule: rule.rule_code)
         return pb.ListEarningRulesResponse(
             rules=[convert.rule_proto(r) for r in found], next_page_token=token
         )
@@ -362,13 +354,3 @@ def _settled(response, writes: Writes) -> idempotency.Pending:
     (with the stored response, in one round trip)."""
     response.balance.CopyFrom(writes.balance())
     return idempotency.Pending(response, writes)
-
-
-def _posting_cursor(cursor) -> int | None:
-    """The posting id a ledger page starts below."""
-    if cursor is None:
-        return None
-    try:
-        return int(cursor)
-    except (TypeError, ValueError) as exc:
-        raise errors.invalid([("page_token", "malformed page token")]) from exc

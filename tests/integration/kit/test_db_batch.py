@@ -32,6 +32,7 @@ async def test_statements_run_together_and_return_their_rows(kit_db):
         "UPDATE kit_test_effects SET key = 'x' WHERE kind = $1 RETURNING key",
         "missing",
         returns=("key",),
+        disjoint=True,  # no row of kind 'seed' has kind 'missing'
     )
     async with kit_db.acquire() as conn:
         await batch.run(conn)
@@ -65,3 +66,45 @@ async def test_code_written_for_a_connection_queues_its_writes(kit_db):
 async def test_an_empty_batch_sends_nothing(kit_db):
     async with kit_db.acquire() as conn:
         await db.Batch().run(conn)
+
+
+async def test_a_second_change_to_a_table_is_refused_unless_declared_disjoint(kit_db):
+    """The trap the guard is for: two changes of one row in one batch, only one applied."""
+    await kit_db.execute("INSERT INTO kit_test_effects (kind, key) VALUES ('row', 'a')")
+    batch = db.Batch()
+    batch.add("UPDATE kit_test_effects SET key = key || '1' WHERE kind = 'row'")
+    with pytest.raises(db.BatchConflict, match="kit_test_effects"):
+        batch.add("UPDATE kit_test_effects SET key = key || '2' WHERE kind = 'row'")
+    with pytest.raises(db.BatchConflict):
+        batch.add("DELETE FROM kit_test_effects WHERE kind = 'row'")
+    with pytest.raises(db.BatchConflict):
+        batch.add(
+            "INSERT INTO kit_test_effects (id, kind, key) VALUES (1, 'row', 'b')"
+            " ON CONFLICT (id) DO UPDATE SET key = 'b'"
+        )
+    # Declared disjoint when it is not, PostgreSQL applies one of the two changes only.
+    batch.add("UPDATE kit_test_effects SET key = key || '2' WHERE kind = 'row'", disjoint=True)
+    async with kit_db.acquire() as conn:
+        await batch.run(conn)
+    assert await _effects(kit_db) in ([("row", "a1")], [("row", "a2")])
+
+
+async def test_a_unique_violation_becomes_the_stores_own_error(kit_db):
+    class KeyTaken(db.Duplicate):
+        pass
+
+    await kit_db.execute("CREATE UNIQUE INDEX IF NOT EXISTS kit_test_key ON kit_test_effects (key)")
+    try:
+        await kit_db.execute("INSERT INTO kit_test_effects (kind, key) VALUES ('k', 'same')")
+        with pytest.raises(KeyTaken):
+            with db.duplicates({"kit_test_key": KeyTaken}):
+                await kit_db.execute(
+                    "INSERT INTO kit_test_effects (kind, key) VALUES ('k', 'same')"
+                )
+        with pytest.raises(asyncpg.UniqueViolationError):  # a constraint the store did not name
+            with db.duplicates({"other": KeyTaken}):
+                await kit_db.execute(
+                    "INSERT INTO kit_test_effects (kind, key) VALUES ('k', 'same')"
+                )
+    finally:
+        await kit_db.execute("DROP INDEX kit_test_key")
