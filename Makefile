@@ -15,6 +15,7 @@ help:
 	@echo "make proto  generate Python code from proto/"
 	@echo "make bench  benchmarks (tests/perf), JSON in .bench/"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from proto/loyalty/*/v1/events.proto"
+	@echo "make deploy-files  regenerate deploy/ files from services/kit/ports.py"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +45,14 @@ lint: venv proto node_modules/.bin/buf
 	  cd proto && ../node_modules/.bin/buf breaking --against '../.git#branch=main,subdir=proto'; \
 	else echo "buf breaking: no proto on main yet, skipped"; fi
 	$(PY) -m tools.asyncapi --check
+	$(PY) -m tools.deploy_files --check
 	CI=true ASYNCAPI_METRICS_CONFIG_PATH=node_modules/.asyncapi-analytics node_modules/.bin/asyncapi validate docs/asyncapi.yaml
 
 asyncapi: venv proto
 	$(PY) -m tools.asyncapi
+
+deploy-files: venv
+	$(PY) -m tools.deploy_files
 
 run: venv proto
 	@deploy/local/run.sh
@@ -58,4 +63,4 @@ test: venv proto
 bench: venv proto
 	@$(INFRA) && $(PY) -m tests.perf $(BENCH)
 
-.PHONY: help venv proto lint asyncapi run test bench
+.PHONY: help venv proto lint asyncapi deploy-files run test bench

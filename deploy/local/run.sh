@@ -15,8 +15,8 @@ cat >&2 <<TXT
 
   PostgreSQL   $(echo "$LOYALTY_PG_URL" | redact)   (databases loyalty_<service>)
   RabbitMQ     $(echo "$LOYALTY_AMQP_URL" | redact)   (exchange loyalty.events)
-  identity     gRPC 127.0.0.1:${IDENTITY_GRPC_PORT:-50051}   ops http://127.0.0.1:${IDENTITY_OPS_PORT:-8081}  (/livez /readyz /metrics /.well-known/jwks.json)
-  points       gRPC 127.0.0.1:${POINTS_GRPC_PORT:-50053}   ops http://127.0.0.1:${POINTS_OPS_PORT:-8083}
+$(.venv/bin/python -m tools.deploy_files --banner)
+  (ops: /livez /readyz /metrics; identity's also /.well-known/jwks.json)
 
   Ctrl-C stops every service.
 

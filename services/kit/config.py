@@ -43,13 +43,13 @@ class ServiceSettings(BaseSettings):
     pg_url: str = "postgresql://postgres@127.0.0.1:5432/"
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     grpc_host: str = "0.0.0.0"
-    grpc_port: int = 50051
-    ops_port: int = 8081
+    grpc_port: int = 0  # a service's own come from ports.PORTS (see for_service)
+    ops_port: int = 0
     events_exchange: str = "loyalty.events"
     commerce_exchange: str = "commerce.events"
     dead_letter_exchange: str = "loyalty.dlx"
     queue_prefix: str = ""  # isolates the queues of one deployment (or test run) on a shared broker
-    jwks_url: str = "http://127.0.0.1:8081/.well-known/jwks.json"
+    jwks_url: str = f"http://127.0.0.1:{PORTS['identity'].ops}/.well-known/jwks.json"
     jwt_issuer: str = "loyalty-identity"
     jwt_audience: str = "loyalty"
     log_level: str = "INFO"
