@@ -94,24 +94,33 @@ class KeySet:
         self.min_refresh = min_refresh
         self._keys: dict[str, object] = {}
         self._fetched = float("-inf")  # never fetched: the first miss always fetches
+        self._failed = False  # the last fetch failed: an unknown key may be one we cannot see
         self._lock = asyncio.Lock()
 
     def load(self, jwks: dict) -> None:
-        self._keys = {k.key_id: k.key for k in jwt.PyJWKSet.from_dict(jwks).keys}
+        self._keys = {k.key_id: k.key for k in jwt.PyJWKSet.from_dict(jwks).keys if k.key_id}
         self._fetched = time.monotonic()
 
     async def get(self, kid: str):
+        """The key, or None when identity does not know it. UNAVAILABLE when the keys could not
+        be fetched (identity away): the token may be fine, so the caller should retry."""
         key = self._keys.get(kid)
         stale = time.monotonic() - self._fetched > self.ttl
         if (key is None or stale) and self.url:
             await self._refresh(force=key is None)
             key = self._keys.get(kid)
+            if key is None and self._failed:
+                raise errors.unavailable(
+                    "KEYS_UNAVAILABLE", "the token's signing keys cannot be fetched yet", 2
+                )
         return key
 
     async def _refresh(self, force: bool) -> None:
         async with self._lock:
             age = time.monotonic() - self._fetched
             if age < self.min_refresh or (not force and age < self.ttl):
+                return
+            if self.url is None:
                 return
             try:
                 timeout = aiohttp.ClientTimeout(total=3)
@@ -121,7 +130,14 @@ class KeySet:
                 ):
                     response.raise_for_status()
                     self.load(await response.json())
-            except (aiohttp.ClientError, TimeoutError):
+                self._failed = False
+            except aiohttp.ClientResponseError as exc:
+                # Identity answered: a 4xx says there are no such keys there (a wrong URL), so
+                # tokens stay unverifiable; a 5xx says it is in trouble and may come back.
+                self._failed = exc.status >= 500
+                self._fetched = time.monotonic()
+            except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWTError):
+                self._failed = True
                 self._fetched = time.monotonic()  # do not hammer a down identity service
 
 

@@ -71,12 +71,13 @@ class ServiceSettings(BaseSettings):
         # pydantic-settings resolves aliases when the class is built, so build a bound subclass.
         ports = PORTS.get(service)
         port_defaults = {"grpc_port": ports.grpc, "ops_port": ports.ops} if ports else {}
-        annotations = {}
-        namespace = {"__annotations__": annotations}
+        annotations: dict[str, Any] = {}
+        namespace: dict[str, Any] = {"__annotations__": annotations}
         for name, info in cls.model_fields.items():
             if name == "service_name":
                 continue
             annotations[name] = info.annotation
+            origin: dict[str, Any]
             if info.default_factory:
                 origin = {"default_factory": info.default_factory}
             else:  # the one port table gives the ports

@@ -86,6 +86,24 @@ async def transaction(pool: asyncpg.Pool):
         yield conn
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` says the database was briefly away or busy (unreachable, restarting, out of
+    connections, a serialization failure or deadlock, a timeout), not that the work is wrong:
+    the same work retried later can succeed, so it must never count against a message or turn
+    into INTERNAL."""
+    if isinstance(
+        exc,
+        OSError  # refused, reset, unreachable (ConnectionError is one)
+        | TimeoutError  # no pooled connection in time, or a command timed out
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError  # shutting down, starting up, cancelled
+        | asyncpg.exceptions.InsufficientResourcesError  # too many connections, disk full
+        | asyncpg.exceptions.TransactionRollbackError,  # serialization failure, deadlock
+    ):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
 class Duplicate(Exception):
     """A unique constraint refused a write; a store names its own kinds by subclassing this."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ class AppError(Exception):
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
 
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # A response names at most this many bad fields: a request with a million bad items must not
 # cost a million descriptions.
@@ -85,6 +88,11 @@ def resource_exhausted(reason: str, message: str, retry_after: int | None = None
     )
 
 
+def unavailable(reason: str, message: str, retry_after: int = 1) -> AppError:
+    """A dependency (database, identity's keys) is briefly away: retry after `retry_after` s."""
+    return AppError(grpc.StatusCode.UNAVAILABLE, reason, message, retry_after_seconds=retry_after)
+
+
 class Violations:
     """Collects field violations so one response names every bad field."""
 
@@ -100,10 +108,14 @@ class Violations:
             self.add(field_path, description)
 
     def text(self, field_path: str, value: str, *, maximum: int, required: bool = True) -> None:
-        if required and not value.strip():
-            self.add(field_path, "required")
-        elif len(value) > maximum:
+        """A bounded line of text: required unless said otherwise, no NUL or other control
+        character (PostgreSQL refuses NUL; the others have no place in a name or a reason)."""
+        if len(value) > maximum:  # first: nothing below walks an oversized value
             self.add(field_path, f"at most {maximum} characters")
+        elif required and not value.strip():
+            self.add(field_path, "required")
+        elif _CONTROL.search(value):
+            self.add(field_path, "must not contain control characters")
 
     def uuid(self, field_path: str, value: str, what: str = "an id") -> uuid.UUID | None:
         """The UUID in `value`, or None with a violation recorded."""

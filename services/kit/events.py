@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class Envelope:
     time: datetime | None
     data: dict
 
-    def payload(self, message_class: type[M]) -> M:
+    def payload(self, message_class: builtins.type[M]) -> M:
         return parse_payload(self.data, message_class)
 
 
@@ -96,7 +97,7 @@ def to_amqp(
         data=data,
     )
     wire = ce_rabbitmq.to_binary(event, _FORMAT)
-    headers = dict(wire.headers)
+    headers: dict[str, aio_pika.abc.FieldValue] = dict(wire.headers)
     if traceparent:
         headers["traceparent"] = traceparent
     return aio_pika.Message(

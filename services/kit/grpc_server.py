@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from . import auth, errors, logging, metrics
+from . import auth, db, errors, ids, logging, metrics
 
 log = logging.get("kit.grpc")
 
@@ -46,14 +46,16 @@ class Interceptor(grpc.aio.ServerInterceptor):
     async def _call(self, method, inner, request, context):
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
         structlog.contextvars.clear_contextvars()
+        given = metadata.get("x-request-id") or getattr(request, "request_id", "")
+        request_id = ids.identifier(given) if given else None
         logging.bind(
             service=self.domain.split(".")[0],
-            request_id=metadata.get("x-request-id")
-            or getattr(request, "request_id", "")
-            or str(uuid.uuid4()),
+            request_id=request_id or str(uuid.uuid4()),
             trace_id=_trace_id(metadata.get("traceparent")),
             grpc_method=method,
         )
+        if given and request_id is None:  # logged only as a bounded excerpt, never whole
+            logging.bind(request_id_invalid=ids.excerpt(given))
         started = time.perf_counter()
         failure: errors.AppError | None = None
         try:
@@ -69,9 +71,13 @@ class Interceptor(grpc.aio.ServerInterceptor):
                 "DEADLINE_EXCEEDED",
                 "the deadline passed before the call finished",
             )
-        except Exception:
-            log.exception("grpc_internal_error")
-            failure = errors.AppError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
+        except Exception as exc:
+            if db.is_transient(exc):  # the database is briefly away: the caller may retry
+                log.warning("grpc_database_unavailable", error=type(exc).__name__)
+                failure = errors.unavailable("DATABASE_UNAVAILABLE", "the database is unavailable")
+            else:
+                log.exception("grpc_internal_error")
+                failure = errors.AppError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
         finally:
             code = failure.code.name if failure else "OK"
             metrics.GRPC_CALLS.labels(method, code).inc()

@@ -11,7 +11,7 @@ import asyncpg
 from google.protobuf import descriptor, message_factory
 from google.protobuf.message import Message
 
-from . import db, errors
+from . import db, errors, ids
 
 
 class Pending(NamedTuple):
@@ -45,11 +45,13 @@ async def run_once(
     writes sent with the stored response. `stored` strips what must not be kept
     (a secret shown once) from the response that replays return.
     """
-    request_id = request.request_id
+    request_id: str = getattr(request, "request_id", "")
     if not request_id:
         raise errors.invalid([("request_id", "required")])
-    if len(request_id) > 128:
-        raise errors.invalid([("request_id", "at most 128 characters")])
+    if ids.identifier(request_id) is None:
+        raise errors.invalid(
+            [("request_id", "at most 128 characters: letters, digits and . _ : / @ + = -")]
+        )
     digest = fingerprint(method, request)
     async with pool.acquire() as conn, conn.transaction():
         inserted = await conn.fetchval(

@@ -12,7 +12,7 @@ import aio_pika
 import asyncpg
 from google.protobuf.message import Message
 
-from . import errors, events, logging, metrics
+from . import db, errors, events, ids, logging, metrics
 
 log = logging.get("kit.inbox")
 
@@ -92,6 +92,9 @@ class Consumer:
     # delivery in a few milliseconds. Doubles per try; short, because it holds a prefetch slot.
     RETRY_BASE_SECONDS = 0.05
     RETRY_MAX_SECONDS = 1.0
+    # While the database is away: how soon, and at most how long between, tries of a held message.
+    OUTAGE_BASE_SECONDS = 0.2
+    OUTAGE_MAX_SECONDS = 10.0
 
     def __init__(
         self,
@@ -113,9 +116,9 @@ class Consumer:
         self.dlx = dead_letter_exchange
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
-        self._channel = None
-        self._queue = None
-        self._tag = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._tag: str | None = None
         self._inflight: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
 
@@ -161,6 +164,7 @@ class Consumer:
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
+        assert task is not None  # aio-pika runs each delivery in a task of its own
         self._inflight.add(task)
         try:
             await self._handle(message)
@@ -171,23 +175,26 @@ class Consumer:
         try:
             envelope = events.from_amqp(message)
         except ValueError as exc:
-            log.error("event_malformed", consumer=self.name, error=str(exc))
-            metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
-            await self._settle(message.reject(requeue=False), "reject")
+            await self._dead_letter(message, ids.excerpt(str(exc), 500))
+            return
+        if ids.identifier(envelope.id) is None or ids.identifier(envelope.type) is None:
+            await self._dead_letter(
+                message,
+                "the id or type is not a bounded identifier",
+                event_id=ids.excerpt(envelope.id),
+                event_type=ids.excerpt(envelope.type),
+            )
             return
         logging.bind(event_id=envelope.id, event_type=envelope.type)
         handler = self.handlers.get(envelope.type)
         try:
-            applied = await self.apply(envelope, handler)
+            applied = await self._apply_while_infrastructure_fails(envelope, handler)
         except errors.Malformed as exc:
-            # The message's own fault: no retry can succeed, so it goes to the dead letters now.
-            log.error("event_malformed", consumer=self.name, reason=str(exc)[:500])
-            metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
-            await self._settle(message.reject(requeue=False), "reject")
+            await self._dead_letter(message, ids.excerpt(str(exc), 500))
             return
-        except Exception:
+        except Exception as exc:
             returns = self._returns(message)
-            last = returns >= self.delivery_limit
+            last = returns >= self.delivery_limit and not db.is_transient(exc)
             metrics.EVENTS_FAILED.labels(self.name).inc()
             log.exception(
                 "event_failed",
@@ -198,16 +205,49 @@ class Consumer:
             )
             if last:
                 metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
-            else:
+            elif not db.is_transient(exc):
                 await self._pause(returns)
             # Requeued, the broker counts the return and dead-letters past the limit.
             await self._settle(message.nack(requeue=True), "nack")
             return
         if applied:
-            metrics.EVENTS_CONSUMED.labels(self.name, envelope.type).inc()
+            label = envelope.type if handler is not None else "other"  # known values only
+            metrics.EVENTS_CONSUMED.labels(self.name, label).inc()
         else:
             metrics.EVENTS_DUPLICATE.labels(self.name).inc()
         await self._settle(message.ack(), "ack")
+
+    async def _apply_while_infrastructure_fails(
+        self, envelope: events.Envelope, handler: Handler | None
+    ) -> bool:
+        """Apply; while the database is away (db.is_transient), keep the message and try again
+        with growing pauses instead of handing it back: a return counts toward the delivery
+        limit, and an outage is not the message's fault. The held messages fill the prefetch
+        window, so the broker stops sending more until the database is back. Only stopping the
+        consumer gives up (the message goes back, to be applied after the restart)."""
+        delay = self.OUTAGE_BASE_SECONDS
+        while True:
+            try:
+                return await self.apply(envelope, handler)
+            except Exception as exc:
+                if not db.is_transient(exc) or self._stopping.is_set():
+                    raise
+                metrics.EVENTS_DELAYED.labels(self.name).inc()
+                log.warning(
+                    "event_delayed",
+                    consumer=self.name,
+                    error=type(exc).__name__,
+                    retry_in=round(delay, 2),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(self.OUTAGE_MAX_SECONDS, delay * 2)
+
+    async def _dead_letter(self, message, reason: str, **context: str) -> None:
+        """The message's own fault: no retry can succeed, so it goes to the dead letters now."""
+        log.error("event_malformed", consumer=self.name, reason=reason, **context)
+        metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
+        await self._settle(message.reject(requeue=False), "reject")
 
     @staticmethod
     def _returns(message) -> int:

@@ -29,19 +29,27 @@ SENSITIVE_KEYS = frozenset(
     }
 )
 
-# Values that look like personal data or credentials are masked wherever they appear.
+# Values that look like personal data or credentials are masked wherever they appear. Masking
+# must cost time linear in the text, whatever a caller puts in it: every pattern starts only at
+# a token boundary (a lookbehind) and every repetition is bounded, so no start position scans
+# more than a few hundred characters and no pattern backtracks over the whole text.
 _PATTERNS = [
-    re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"),  # JWT
-    re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),  # e-mail
+    re.compile(r"(?<![\w-])eyJ[\w-]{1,4096}\.[\w-]{1,4096}\.[\w-]{1,4096}"),  # JWT
+    re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}"),  # e-mail
     # ID or card number: 11-19 digits standing alone (not a group inside a UUID or a word)
     re.compile(r"(?<![\w-])\+?\d{11,19}[\dXx]?(?![\w-])"),
     # phone numbers as people write them: +86 138 1234 5678, 138-1234-5678
     re.compile(r"(?<![\w-])(?:\+\d{1,3}[ -]?)?1\d{2}[ -]\d{4}[ -]\d{4}(?![\w-])"),
-    re.compile(r"(?i)(amqps?|postgres(?:ql)?)://[^@\s]*@"),  # URL credentials
+    re.compile(r"(?i)(?<![a-z])(amqps?|postgres(?:ql)?)://[^@\s/]{0,256}@"),  # URL credentials
 ]
+# A logged string longer than this is cut before it is masked: a log line is no place for a
+# megabyte, and the cut bounds the work of one line.
+MAX_VALUE_LENGTH = 4096
 
 
 def _mask(value: str) -> str:
+    if len(value) > MAX_VALUE_LENGTH:
+        value = f"{value[:MAX_VALUE_LENGTH]}…[{len(value) - MAX_VALUE_LENGTH} more characters]"
     for pattern in _PATTERNS:
         value = pattern.sub("[redacted]", value)
     return value

@@ -22,6 +22,11 @@ EVENTS_DUPLICATE = Counter(
 EVENTS_DEAD_LETTERED = Counter(
     "events_dead_lettered_total", "Events sent to the dead-letter queue", ["consumer"]
 )
+EVENTS_DELAYED = Counter(
+    "events_delayed_total",
+    "Event handling attempts put off because the database was away (not counted as failures)",
+    ["consumer"],
+)
 EVENTS_FAILED = Counter("events_failed_total", "Event handling attempts that failed", ["consumer"])
 OUTBOX_LAG = Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox row")
 JOB_RUNS = Counter("job_runs_total", "Scheduled job runs", ["job", "outcome"])

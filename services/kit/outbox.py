@@ -90,7 +90,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._exchange = None
+        self._exchange: aio_pika.abc.AbstractExchange | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -230,6 +230,7 @@ class Relay:
             time=row["created_at"],
             traceparent=row["traceparent"],
         )
+        assert self._exchange is not None  # the relay connects before it claims a batch
         confirmation = await self._exchange.publish(
             message, routing_key=row["event_type"], mandatory=True, timeout=10
         )

@@ -17,6 +17,7 @@ from aiohttp import web
 from . import auth, db, grpc_server, inbox, jobs, logging, ops_http, outbox, retention
 from .config import ServiceSettings
 from .deps import Deps
+from .jobs import Job
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -77,7 +78,7 @@ class ServiceApp(Generic[S]):
         """The event consumers: a queue each, handlers by message type."""
         return []
 
-    def jobs(self) -> list[jobs.Job]:
+    def jobs(self) -> list[Job]:
         return []
 
     def http_routes(self) -> list[web.RouteDef]:
@@ -166,7 +167,7 @@ class ServiceApp(Generic[S]):
             await self.deps.pool.close()
             self.deps.pool = None
 
-    def _retention(self) -> jobs.Job:
+    def _retention(self) -> Job:
         s = self.settings
         return retention.job(
             {

@@ -1,4 +1,5 @@
-"""A TCP proxy in front of the broker whose connections a test can cut, as a network would."""
+"""A TCP proxy in front of the broker or the database whose connections a test can cut, as a
+network (or a server going away) would."""
 
 from __future__ import annotations
 
@@ -25,6 +26,17 @@ class TcpProxy:
     def to_broker(cls) -> TcpProxy:
         parts = urlsplit(servers.AMQP_URL)
         return cls(parts.hostname or "127.0.0.1", parts.port or 5672)
+
+    @classmethod
+    def to_postgres(cls) -> TcpProxy:
+        parts = urlsplit(servers.PG_URL)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 5432)
+
+    def dsn(self, dsn: str) -> str:
+        """`dsn` with host and port replaced by the proxy's."""
+        parts = urlsplit(dsn)
+        credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        return urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{self.port}"))
 
     async def start(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)

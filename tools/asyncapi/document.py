@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from google.protobuf import descriptor
 
@@ -126,7 +127,7 @@ def build() -> dict:
             operations[f"{action}{message.name}"] = _operation(
                 action, message.name, type_, _summary(text), service
             )
-    components = {HEADERS_SCHEMA: _CE_HEADERS}
+    components: dict[str, Any] = {HEADERS_SCHEMA: _CE_HEADERS}
     components.update((name, schemas.schemas[name]) for name in sorted(schemas.schemas))
     return {
         "asyncapi": "3.0.0",
@@ -162,7 +163,7 @@ def _events(file: descriptor.FileDescriptor, comments: protos.Comments):
         field.message_type.full_name
         for message in found
         for field in message.fields
-        if field.type == field.TYPE_MESSAGE and field.message_type.file is file
+        if field.message_type is not None and field.message_type.file is file
     }
     for message in found:
         text = comments.of(message.full_name)

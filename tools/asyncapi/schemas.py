@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import descriptor
 
 from tools.asyncapi.protos import Comments
@@ -13,7 +15,7 @@ _INT64 = {"type": "string", "pattern": "^-?[0-9]+$"}
 _UINT64 = {"type": "string", "pattern": "^[0-9]+$"}
 _INT32 = {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}
 _UINT32 = {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
-_SCALARS = {
+_SCALARS: dict[int, dict[str, Any]] = {
     _F.TYPE_INT64: _INT64,
     _F.TYPE_SINT64: _INT64,
     _F.TYPE_SFIXED64: _INT64,
@@ -31,7 +33,7 @@ _SCALARS = {
     _F.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
 }
 # Well-known types have their own JSON forms; they are inlined, not referenced.
-_WELL_KNOWN = {
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$"},
     "google.protobuf.FieldMask": {"type": "string"},
@@ -83,13 +85,13 @@ class Schemas:
         }
 
     def _field(self, field: descriptor.FieldDescriptor) -> dict:
-        text = self.comments.of(f"{field.containing_type.full_name}.{field.name}")
+        text = self.comments.of(field.full_name)
         oneof = field.containing_oneof
         if oneof is not None and not _synthetic(oneof):
             others = ", ".join(f"`{f.json_name}`" for f in oneof.fields)
             text = f"{text}\n\nAt most one of {others} is set (oneof `{oneof.name}`).".strip()
         if _is_map(field):
-            value = field.message_type.fields_by_name["value"]
+            value = _message(field).fields_by_name["value"]
             schema = {"type": "object", "additionalProperties": self._value(value)}
         elif field.is_repeated:
             schema = {"type": "array", "items": self._value(field)}
@@ -104,19 +106,29 @@ class Schemas:
 
     def _value(self, field: descriptor.FieldDescriptor) -> dict:
         if field.type == _F.TYPE_ENUM:
-            return self.ref(field.enum_type)
+            return self.ref(_enum(field))
         if field.type == _F.TYPE_MESSAGE:
-            name = field.message_type.full_name
+            name = _message(field).full_name
             if name in _WELL_KNOWN:
                 return dict(_WELL_KNOWN[name])
             if name in _WRAPPERS:
-                return dict(_SCALARS[field.message_type.fields_by_name["value"].type])
+                return dict(_SCALARS[_message(field).fields_by_name["value"].type])
             if name.startswith("google.protobuf."):
                 raise SystemExit(f"{field.full_name}: no JSON Schema mapping for {name}")
-            return self.ref(field.message_type)
+            return self.ref(_message(field))
         if field.type not in _SCALARS:
             raise SystemExit(f"{field.full_name}: unsupported field type {field.type}")
         return dict(_SCALARS[field.type])
+
+
+def _message(field: descriptor.FieldDescriptor) -> descriptor.Descriptor:
+    assert field.message_type is not None  # called for message fields only
+    return field.message_type
+
+
+def _enum(field: descriptor.FieldDescriptor) -> descriptor.EnumDescriptor:
+    assert field.enum_type is not None  # called for enum fields only
+    return field.enum_type
 
 
 def _synthetic(oneof: descriptor.OneofDescriptor) -> bool:
@@ -128,13 +140,13 @@ def _is_map(field: descriptor.FieldDescriptor) -> bool:
     return (
         field.is_repeated
         and field.type == _F.TYPE_MESSAGE
-        and field.message_type.GetOptions().map_entry
+        and _message(field).GetOptions().map_entry
     )
 
 
 def _default(field: descriptor.FieldDescriptor):
     if field.type == _F.TYPE_ENUM:
-        return field.enum_type.values_by_number[0].name
+        return _enum(field).values_by_number[0].name
     base = _SCALARS[field.type]
     if base.get("pattern"):
         return "0"

@@ -120,8 +120,19 @@ async def test_concurrent_retry_after_a_failure_runs_once_more(kit_db):
     assert await _effects(kit_db) == 1
 
 
+_FORM = "at most 128 characters: letters, digits and . _ : / @ + = -"
+
+
 @pytest.mark.parametrize(
-    ("request_id", "violation"), [("", "required"), ("x" * 129, "at most 128 characters")]
+    ("request_id", "violation"),
+    [
+        ("", "required"),
+        ("x" * 129, _FORM),
+        ("nul\x00byte", _FORM),
+        ("line\nbreak", _FORM),
+        ("with space", _FORM),
+        ("\u8ba2\u5355-1", _FORM),
+    ],
 )
 async def test_request_id_is_validated(kit_db, request_id, violation):
     with pytest.raises(errors.AppError) as raised:

@@ -1,0 +1,181 @@
+"""An outage is not poison: while the database is away an event is delayed, never dead-lettered,
+and a call is UNAVAILABLE with RetryInfo, never INTERNAL; identity's keys out of reach make a
+token check UNAVAILABLE, not UNAUTHENTICATED. Each recovers by itself.
+
+The outage is made by a TCP proxy between the service and PostgreSQL (or identity) that drops
+every connection and refuses new ones for a while: what the service sees when the server
+restarts, at the cost of a few seconds rather than a server of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import grpc
+import pytest
+from grpc_status import rpc_status
+from prometheus_client import REGISTRY
+
+from loyalty.identity.v1 import identity_service_pb2 as pb
+from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from services.identity.app import IdentityApp
+from services.kit import auth, db, errors, inbox
+from tests.support import bus, servers, tcp_proxy
+
+BROKER = servers.broker_settings()
+OUTAGE_SECONDS = 4.0
+
+
+async def _until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (value := await predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value
+
+
+def _metric(name: str, consumer: str) -> float:
+    return REGISTRY.get_sample_value(name, {"consumer": consumer}) or 0.0
+
+
+async def test_a_database_outage_delays_events_and_dead_letters_none(kit_db, kit_dsn, amqp):
+    tag = uuid.uuid4().hex[:8]
+    name = f"{BROKER['queue_prefix']}kit.outage.{tag}"
+    type_ = f"commerce.kit{tag}.order.paid.v1"
+
+    async def record(conn, envelope) -> None:
+        await conn.execute(
+            "INSERT INTO kit_test_effects (kind, key) VALUES ('outage', $1)", envelope.id
+        )
+
+    async with tcp_proxy.TcpProxy.to_postgres() as proxy:
+        pool = await db.create_pool(proxy.dsn(kit_dsn), min_size=1, max_size=4)
+        consumer = inbox.Consumer(
+            name=name,
+            pool=pool,
+            connection=amqp,
+            bindings=[inbox.Binding(BROKER["commerce_exchange"], type_)],
+            handlers={type_: record},
+            dead_letter_exchange=BROKER["dead_letter_exchange"],
+            prefetch=8,
+            # One return would dead-letter: a failure counted for the outage would show.
+            delivery_limit=1,
+        )
+        await consumer.start()
+        try:
+            await proxy.cut(refuse_seconds=OUTAGE_SECONDS)
+            sent = [
+                await bus.publish(amqp, BROKER["commerce_exchange"], type_, f"o-{n}", {})
+                for n in range(12)
+            ]
+
+            async def applied() -> bool:
+                rows = await kit_db.fetch(
+                    "SELECT key FROM kit_test_effects WHERE kind = 'outage' AND key = ANY($1)",
+                    sent,
+                )
+                return len(rows) == len(sent)
+
+            await _until(applied, OUTAGE_SECONDS + 30, "every event after the outage")
+            assert _metric("events_delayed_total", name) > 0  # the outage was felt
+            assert _metric("events_dead_lettered_total", name) == 0
+            assert _metric("events_failed_total", name) == 0
+            rows = await kit_db.fetch(
+                "SELECT key, count(*) AS n FROM kit_test_effects WHERE kind = 'outage' GROUP BY key"
+            )
+            assert sorted(r["key"] for r in rows) == sorted(sent)
+            assert {r["n"] for r in rows} == {1}  # each applied once
+        finally:
+            await consumer.stop()
+            await pool.close()
+            channel = await amqp.channel()
+            dlq = await channel.declare_queue(f"{name}.dlq", passive=True)
+            left = dlq.declaration_result.message_count
+            for queue in (name, f"{name}.dlq"):
+                await channel.queue_delete(queue, if_unused=False, if_empty=False)
+            await channel.close()
+    assert left == 0
+
+
+def _details(error: grpc.aio.AioRpcError) -> tuple[str, int | None]:
+    from google.rpc import error_details_pb2
+
+    status = rpc_status.from_call(error)
+    reason, retry = "", None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry_info = error_details_pb2.RetryInfo()
+            detail.Unpack(retry_info)
+            retry = retry_info.retry_delay.seconds
+    return reason, retry
+
+
+@pytest.fixture
+async def identity_behind_proxy(identity_app):
+    """A second identity process on the same database, reaching it through a proxy."""
+    async with tcp_proxy.TcpProxy.to_postgres() as proxy:
+        settings = identity_app.settings.model_copy(
+            update={"database_url": proxy.dsn(identity_app.settings.dsn()), "pool_min": 1}
+        )
+        app = IdentityApp(settings)
+        await app.start(relay=False, consume=False, schedule=False)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}")
+        try:
+            yield proxy, pb_grpc.IdentityServiceStub(channel)
+        finally:
+            await channel.close()
+            await app.stop()
+
+
+async def test_a_call_while_the_database_is_away_is_unavailable_with_retry_info(
+    identity_behind_proxy, mint
+):
+    proxy, stub = identity_behind_proxy
+    operator = mint("ops", kind="operator", scopes=["identity:read"])
+    request = pb.GetMemberRequest(member_id=str(uuid.uuid4()))
+    with pytest.raises(grpc.aio.AioRpcError) as found:
+        await stub.GetMember(request, metadata=operator, timeout=5)
+    assert found.value.code() == grpc.StatusCode.NOT_FOUND  # served before the outage
+
+    await proxy.cut(refuse_seconds=OUTAGE_SECONDS)
+    with pytest.raises(grpc.aio.AioRpcError) as away:
+        await stub.GetMember(request, metadata=operator, timeout=10)
+    assert away.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert _details(away.value) == ("DATABASE_UNAVAILABLE", 1)
+
+    async def served_again() -> bool:
+        try:
+            await stub.GetMember(request, metadata=operator, timeout=5)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code() == grpc.StatusCode.NOT_FOUND
+        return True
+
+    await _until(served_again, OUTAGE_SECONDS + 20, "the service to recover by itself")
+
+
+async def test_keys_out_of_reach_are_unavailable_until_identity_is_back(identity_app, mint):
+    target = ("127.0.0.1", identity_app.ops_port)
+    async with tcp_proxy.TcpProxy(*target) as proxy:
+        keys = auth.KeySet(f"http://127.0.0.1:{proxy.port}/.well-known/jwks.json", min_refresh=0.5)
+        verifier = auth.Verifier(keys, identity_app.settings.jwt_issuer, "loyalty")
+        token = dict(mint("m-1"))["authorization"].removeprefix("Bearer ")
+        await proxy.cut(refuse_seconds=2.0)
+        with pytest.raises(errors.AppError) as away:
+            await verifier.verify(token)
+        assert away.value.code == grpc.StatusCode.UNAVAILABLE
+        assert away.value.reason == "KEYS_UNAVAILABLE" and away.value.retry_after_seconds
+
+        async def verified() -> bool:
+            try:
+                return (await verifier.verify(token)).subject == "m-1"
+            except errors.AppError as exc:
+                assert exc.code == grpc.StatusCode.UNAVAILABLE
+                return False
+
+        await _until(verified, 15, "the keys once identity is reachable")
