@@ -15,7 +15,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.kit.auth import ALGORITHM
@@ -84,6 +84,24 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def secret_matches(stored_hash: bytes | None, secret: str) -> bool:
+    """Whether `secret` hashes to `stored_hash`, compared in constant time; with nothing stored
+    a stand-in is compared all the same, so an unknown id answers as slowly as a wrong secret."""
+    expected = stored_hash if stored_hash is not None else token_hash("")
+    return hmac.compare_digest(expected, token_hash(secret)) and stored_hash is not None
+
+
+# The keys EdDSA (auth.ALGORITHM) signs with.
+EdDSAKey = ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+
+
+def _signing_key(pem: str) -> EdDSAKey:
+    key = serialization.load_pem_private_key(pem.encode(), None)
+    if not isinstance(key, EdDSAKey):
+        raise ValueError(f"a signing key must be Ed25519 (or Ed448), not {type(key).__name__}")
+    return key
+
+
 def new_signing_key() -> tuple[str, str]:
     """A fresh Ed25519 key: (key id, PKCS#8 PEM). EdDSA verifies faster than ES256."""
     key = ed25519.Ed25519PrivateKey.generate()
@@ -101,9 +119,7 @@ class Signer:
     """Signs access tokens with the newest key; publishes every live key as a JWKS."""
 
     def __init__(self, keys: list[tuple[str, str]], issuer: str, audience: str) -> None:
-        self._keys = [
-            (kid, serialization.load_pem_private_key(pem.encode(), None)) for kid, pem in keys
-        ]
+        self._keys = [(kid, _signing_key(pem)) for kid, pem in keys]
         self.issuer = issuer
         self.audience = audience
 

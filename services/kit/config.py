@@ -61,6 +61,11 @@ class ServiceSettings(BaseSettings):
     relay_batch: int = 200
     relay_poll_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0
+    # Load limits of one process: calls in progress (beyond: RESOURCE_EXHAUSTED + RetryInfo),
+    # concurrent calls on one client connection (HTTP/2 streams), size of one request.
+    grpc_max_concurrent_calls: int = 256
+    grpc_max_streams_per_connection: int = 128
+    grpc_max_message_bytes: int = 4 * 1024 * 1024
     idempotency_retention_days: int = 30
     inbox_retention_days: int = 30
     outbox_retention_days: int = 7

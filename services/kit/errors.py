@@ -53,7 +53,6 @@ def parse_uuid(value: str, field_path: str = "member_id", what: str = "a member 
     v = Violations()
     parsed = v.uuid(field_path, value, what)
     v.raise_if_any()
-    assert parsed is not None
     return parsed
 
 
@@ -117,13 +116,14 @@ class Violations:
         elif _CONTROL.search(value):
             self.add(field_path, "must not contain control characters")
 
-    def uuid(self, field_path: str, value: str, what: str = "an id") -> uuid.UUID | None:
-        """The UUID in `value`, or None with a violation recorded."""
+    def uuid(self, field_path: str, value: str, what: str = "an id") -> uuid.UUID:
+        """The UUID in `value`; when it is none, a violation is recorded and the nil UUID
+        stands in (never used: `raise_if_any` or `raise_malformed` follows)."""
         try:
             return uuid.UUID(value)
         except (ValueError, TypeError, AttributeError):
             self.add(field_path, f"must be {what} (UUID)")
-            return None
+            return uuid.UUID(int=0)
 
     def names(self, field_path: str) -> bool:
         return any(f == field_path for f, _ in self.items)

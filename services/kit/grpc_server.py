@@ -21,11 +21,17 @@ log = logging.get("kit.grpc")
 
 
 class Interceptor(grpc.aio.ServerInterceptor):
-    """Wraps every unary call: request context in logs, bearer token, deadline, error mapping."""
+    """Wraps every unary call: request context in logs, load limit, bearer token, deadline,
+    error mapping."""
 
-    def __init__(self, domain: str, verifier: auth.Verifier) -> None:
+    def __init__(self, domain: str, verifier: auth.Verifier, max_concurrent: int = 256) -> None:
         self.domain = domain
         self.verifier = verifier
+        # Beyond this many calls in progress a call is refused at once (RESOURCE_EXHAUSTED with
+        # RetryInfo) rather than queued: a flood from one client must not make every other
+        # caller wait behind it, and the refused caller learns when to come back.
+        self.max_concurrent = max_concurrent
+        self.active = 0
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -58,7 +64,14 @@ class Interceptor(grpc.aio.ServerInterceptor):
             logging.bind(request_id_invalid=ids.excerpt(given))
         started = time.perf_counter()
         failure: errors.AppError | None = None
+        admitted = self.active < self.max_concurrent
+        if admitted:
+            self.active += 1
         try:
+            if not admitted:
+                raise errors.resource_exhausted(
+                    "TOO_MANY_REQUESTS", "the service is at its limit of calls in progress", 1
+                )
             auth.current.set(await self._principal(metadata))
             remaining = context.time_remaining()
             async with asyncio.timeout(remaining):
@@ -79,6 +92,8 @@ class Interceptor(grpc.aio.ServerInterceptor):
                 log.exception("grpc_internal_error")
                 failure = errors.AppError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
         finally:
+            if admitted:
+                self.active -= 1
             code = failure.code.name if failure else "OK"
             metrics.GRPC_CALLS.labels(method, code).inc()
             metrics.GRPC_LATENCY.labels(method).observe(time.perf_counter() - started)
@@ -134,13 +149,33 @@ class GrpcService:
         raise TypeError(f"{type(servicer).__name__} does not implement a generated gRPC servicer")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one process takes on at once (settings `grpc_max_*`)."""
+
+    concurrent_calls: int = 256
+    streams_per_connection: int = 128  # one connection cannot take every call slot
+    message_bytes: int = 4 * 1024 * 1024
+
+
 async def build_server(
-    *, servicers: list[object], domain: str, verifier: auth.Verifier, host: str, port: int
+    *,
+    servicers: list[object],
+    domain: str,
+    verifier: auth.Verifier,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A server with health, reflection and the interceptor, serving `servicers`."""
+    limits = limits or Limits()
     server = grpc.aio.server(
-        interceptors=[Interceptor(domain, verifier)],
-        options=[("grpc.so_reuseport", 0)],
+        interceptors=[Interceptor(domain, verifier, limits.concurrent_calls)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_concurrent_streams", limits.streams_per_connection),
+            ("grpc.max_receive_message_length", limits.message_bytes),
+        ],
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar, cast
 
 import asyncpg
 from google.protobuf import descriptor, message_factory
@@ -13,12 +13,14 @@ from google.protobuf.message import Message
 
 from . import db, errors, ids
 
+R = TypeVar("R", bound=Message)
 
-class Pending(NamedTuple):
+
+class Pending(NamedTuple, Generic[R]):
     """What a work may return instead of a response: the response and writes not sent yet. They
     go with the stored response in one round trip (the change and its record stay atomic)."""
 
-    response: Message
+    response: R
     writes: db.Batch
 
 
@@ -33,10 +35,10 @@ async def run_once(
     pool: asyncpg.Pool,
     method: str,
     request: Message,
-    response_class: type[Message],
-    work: Callable[[asyncpg.Connection], Awaitable[Message | Pending]],
-    stored: Callable[[Message], Message] | None = None,
-) -> Message:
+    response_class: type[R],
+    work: Callable[[asyncpg.Connection], Awaitable[R | Pending[R]]],
+    stored: Callable[[R], R] | None = None,
+) -> R:
     """Run `work` in a transaction at most once per `request.request_id`.
 
     The key row is inserted first: a concurrent call with the same id blocks on it until the
@@ -94,10 +96,12 @@ def _method_of(request: descriptor.Descriptor) -> tuple[str, type[Message]]:
 async def once(
     pool: asyncpg.Pool,
     request: Message,
-    work: Callable[[asyncpg.Connection], Awaitable[Message | Pending]],
-    stored: Callable[[Message], Message] | None = None,
-) -> Message:
+    work: Callable[[asyncpg.Connection], Awaitable[R | Pending[R]]],
+    stored: Callable[[R], R] | None = None,
+) -> R:
     """run_once for a servicer method: the method and the response type come from the request's
-    proto descriptor (the one RPC of the request's file that takes it)."""
+    proto descriptor (the one RPC of the request's file that takes it); the answer has the type
+    `work` returns (a replay is parsed into that RPC's response class, which is the same)."""
     method, response_class = _method_of(request.DESCRIPTOR)
-    return await run_once(pool, method, request, response_class, work, stored)
+    # The RPC's response class is the class `work` builds: the descriptor cannot tell mypy so.
+    return await run_once(pool, method, request, cast(type[R], response_class), work, stored)

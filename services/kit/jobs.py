@@ -18,7 +18,7 @@ log = logging.get("kit.jobs")
 class Job:
     name: str
     interval_seconds: float
-    run: Callable[[asyncpg.Pool], Awaitable[None]]
+    run: Callable[[asyncpg.Pool], Awaitable[object]]  # what it returns (a count) is not used
 
 
 async def run_locked(pool: asyncpg.Pool, job: Job) -> bool:

@@ -110,6 +110,11 @@ class ServiceApp(Generic[S]):
             verifier=verifier,
             host=s.grpc_host,
             port=s.grpc_port,
+            limits=grpc_server.Limits(
+                s.grpc_max_concurrent_calls,
+                s.grpc_max_streams_per_connection,
+                s.grpc_max_message_bytes,
+            ),
         )
         await self._server.start()
         self._ops = await ops_http.start(

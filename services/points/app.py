@@ -1,4 +1,4 @@
-"""The points process: the ledger, the gRPC API, event consumers and scheduled jobs."""
+"""The points process: the use cases, the gRPC API, event consumers and scheduled jobs."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from services.kit.inbox import Subscription
 from services.kit.jobs import Job
 from services.kit.service import ServiceApp
 
-from . import api, jobs
+from . import jobs
+from .api import PointsApi
 from .config import PointsSettings
 from .handlers import Handlers
-from .ledger import Ledger
 from .store import reconcile as reconciliation
+from .usecases import PointsUseCases
 
 
 class PointsApp(ServiceApp[PointsSettings]):
@@ -22,18 +23,17 @@ class PointsApp(ServiceApp[PointsSettings]):
 
     def __init__(self, settings: PointsSettings | None = None) -> None:
         super().__init__(settings)
-        # Built here, not in setup(), so jobs and tests can use it without starting the server.
-        self.ledger = Ledger(self.deps)
-        self.handlers = Handlers(self.ledger)
+        # Built here, not in setup(), so jobs and tests can use them without starting the server.
+        self.usecases = PointsUseCases.build(self.deps)
 
     def servicers(self) -> list[object]:
-        return [api.PointsApi(self.deps, self.ledger)]
+        return [PointsApi(self.deps, self.usecases)]
 
     def subscriptions(self) -> list[Subscription]:
-        return self.handlers.subscriptions()
+        return Handlers(self.usecases).subscriptions()
 
     def jobs(self) -> list[Job]:
-        return jobs.scheduled(self.ledger)
+        return jobs.scheduled(self.usecases)
 
 
 async def expire_now(app: PointsApp) -> None:
@@ -41,9 +41,9 @@ async def expire_now(app: PointsApp) -> None:
 
     pool = app.pool
     done = {
-        "expired_points": await jobs.expire_lots(app.ledger, pool),
-        "holds_released": await jobs.release_timed_out_holds(app.ledger, pool),
-        "expiring_notices": await jobs.notify_expiring(app.ledger, pool),
+        "expired_points": await jobs.expire_lots(app.usecases, pool),
+        "holds_released": await jobs.release_timed_out_holds(app.usecases, pool),
+        "expiring_notices": await jobs.notify_expiring(app.usecases, pool),
     }
     print(json.dumps(done))
 

@@ -1,5 +1,6 @@
 """Consumers of other services' events: identity (members), subscription (multiplier), commerce
-(orders, reviews). Each handler runs inside the inbox transaction of its event."""
+(orders, reviews). Each handler runs inside the inbox transaction of its event: it checks the
+payload and calls one use case."""
 
 from __future__ import annotations
 
@@ -9,17 +10,13 @@ import uuid
 from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.identity.v1 import events_pb2 as identity
 from loyalty.subscription.v1 import events_pb2 as subscription
-from services.kit import events, logging
+from services.kit import events
 from services.kit.errors import Violations
 from services.kit.inbox import Subscription
 
-from .domain import rules as rules_domain
-from .domain import subscription as subscription_domain
-from .ledger import ACTIVE, CLOSED, FROZEN, Ledger
-from .orders import Orders, Payment, Refund, earn_quietly
-from .store import members, subscriptions
-
-log = logging.get("points.handlers")
+from .domain.members import MemberStatus
+from .usecases import PointsUseCases
+from .usecases.orders import Payment, Refund
 
 # What each subscription event does to the local projection (see domain.subscription).
 _SUBSCRIPTION_CHANGES = {
@@ -53,10 +50,10 @@ def _time(stamp, fallback: dt.datetime) -> dt.datetime:
 
 
 class Handlers:
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self.orders = Orders(ledger)
-        self.settings = ledger.settings
+    def __init__(self, usecases: PointsUseCases) -> None:
+        self.usecases = usecases
+        self.members = usecases.members
+        self.orders = usecases.orders
 
     def subscriptions(self) -> list[Subscription]:
         members = Subscription("points.identity")
@@ -81,50 +78,27 @@ class Handlers:
     ) -> None:
         member_id = _member(p.member_id)
         referrer = _member(p.referred_by, "referred_by") if p.referred_by else None
-        await members.ensure(conn, member_id)
-        row = await members.lock(conn, member_id)
-        if row["registered"]:
-            return
-        await members.update(conn, member_id, registered=True, referred_by=referrer)
-        if row["status"] == ACTIVE and not row["sign_up_bonus_paid"]:
-            await members.update(conn, member_id, sign_up_bonus_paid=True)
-            await earn_quietly(
-                self.ledger,
-                conn,
-                member_id,
-                rules_domain.CODE_SIGN_UP_BONUS,
-                reference="sign_up",
-                dedupe_key=f"sign_up:{member_id}",
-            )
-        # The first order may have completed before this event arrived.
-        await self.orders.referral(conn, member_id, "registered")
+        await self.members.registered(conn, member_id, referrer)
 
-    async def _set_status(self, conn, envelope, member_id: str, stamp, status: str) -> None:
+    async def _status(self, conn, envelope, member_id: str, stamp, status: MemberStatus) -> None:
         member = _member(member_id)
-        at = _time(stamp, envelope.time or self.ledger.now())
-        await members.ensure(conn, member)
-        row = await members.lock(conn, member)
-        if row["status"] == CLOSED:
-            return  # final
-        if row["status_at"] is not None and at < row["status_at"] and status != CLOSED:
-            log.info("member_status_stale", status=status)  # an older event arrived late
-            return
-        await members.update(conn, member, status=status, status_at=at)
+        at = _time(stamp, envelope.time or self.usecases.deps.now())
+        await self.members.status_changed(conn, member, status, at)
 
     async def member_frozen(
         self, conn, p: identity.MemberFrozen, envelope: events.Envelope
     ) -> None:
-        await self._set_status(conn, envelope, p.member_id, p.frozen_time, FROZEN)
+        await self._status(conn, envelope, p.member_id, p.frozen_time, MemberStatus.FROZEN)
 
     async def member_unfrozen(
         self, conn, p: identity.MemberUnfrozen, envelope: events.Envelope
     ) -> None:
-        await self._set_status(conn, envelope, p.member_id, p.unfrozen_time, ACTIVE)
+        await self._status(conn, envelope, p.member_id, p.unfrozen_time, MemberStatus.ACTIVE)
 
     async def member_closed(
         self, conn, p: identity.MemberClosed, envelope: events.Envelope
     ) -> None:
-        await self._set_status(conn, envelope, p.member_id, p.closed_time, CLOSED)
+        await self._status(conn, envelope, p.member_id, p.closed_time, MemberStatus.CLOSED)
 
     # --- subscription ---------------------------------------------------------------------
     async def subscription_changed(self, conn, p, envelope: events.Envelope) -> None:
@@ -133,18 +107,12 @@ class Handlers:
         v.text("subscription_id", subscription_id, maximum=128)
         member_id = v.uuid("member_id", p.member_id, "a member id")
         v.raise_malformed()
-        current = await subscriptions.lock(conn, subscription_id)
-        change = _SUBSCRIPTION_CHANGES[type(p)]
-        state = subscription_domain.state_after(current and current["state"], change)
-        if state is None:
-            return
         period_end = getattr(p, "period_end", None)
-        await members.ensure(conn, member_id)
-        await subscriptions.upsert(
+        await self.members.subscription_changed(
             conn,
-            subscription_id=subscription_id,
-            member_id=member_id,
-            state=state,
+            subscription_id,
+            member_id,
+            _SUBSCRIPTION_CHANGES[type(p)],
             multiplier=getattr(p, "points_multiplier", 0),
             period_end=period_end.ToDatetime(dt.UTC) if period_end else None,
         )
@@ -208,20 +176,6 @@ class Handlers:
     ) -> None:
         v = Violations()
         member_id = v.uuid("member_id", p.member_id, "a member id")
-        review_id = p.review_id
-        v.text("review_id", review_id, maximum=128)
+        v.text("review_id", p.review_id, maximum=128)
         v.raise_malformed()
-        await members.ensure(conn, member_id)
-        row = await members.lock(conn, member_id)
-        if row["status"] != ACTIVE:
-            log.info("review_bonus_skipped_member_not_active")
-            return
-        code = rules_domain.CODE_REVIEW_PHOTO if p.has_photos else rules_domain.CODE_REVIEW
-        await earn_quietly(
-            self.ledger,
-            conn,
-            member_id,
-            code,
-            reference=review_id,
-            dedupe_key=f"review:{review_id}",
-        )
+        await self.usecases.earning.review_posted(conn, member_id, p.review_id, p.has_photos)

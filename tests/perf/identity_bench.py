@@ -18,9 +18,8 @@ from loyalty.identity.v1 import resources_pb2 as res
 from services.identity.app import IdentityApp
 from services.identity.config import IdentitySettings
 from services.kit import auth, db, events, outbox
-from tests.integration.conftest import identity_settings
 from tests.perf.common import Clock, summary, write
-from tests.support import bus, servers
+from tests.support import bus, harness, servers
 
 CONCURRENCY = 8
 USERS = 120
@@ -194,7 +193,7 @@ async def bench_relay(app: IdentityApp, amqp) -> dict:
 
 async def main() -> None:
     params = production_argon2()
-    settings = identity_settings(**params, relay_poll_seconds=1.0)
+    settings = harness.settings(IdentityApp, **params, relay_poll_seconds=1.0)
     # The relay under test is started by hand below, on its own exchange.
     await servers.fresh_database(settings.dsn())
     app = IdentityApp(settings)

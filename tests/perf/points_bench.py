@@ -37,12 +37,10 @@ from loyalty.points.v1 import resources_pb2 as res
 from services.identity.app import IdentityApp
 from services.kit import db, events
 from services.points.app import PointsApp
-from services.points.config import PointsSettings
 from services.points.store import members as member_store
 from services.points.store import reconcile
-from tests.integration.conftest import identity_settings
 from tests.perf.common import Clock, CpuMeter, pids_named, summary, write
-from tests.support import servers
+from tests.support import harness, servers
 
 CLIENTS = 16
 HOT_CLIENTS = 32
@@ -238,20 +236,13 @@ class Bench:
 
     async def _start(self) -> None:
         push = self._stack.push_async_callback
-        identity = IdentityApp(identity_settings())
+        identity = IdentityApp(harness.settings(IdentityApp))
         await servers.fresh_database(identity.settings.dsn())
         push(servers.drop_database, identity.settings.dsn())
         await identity.migrate()
         await identity.start(relay=False, consume=False, schedule=False)
         push(identity.stop)
-        self.settings = settings = PointsSettings.load(
-            database_url=servers.database_url("points"),
-            grpc_host="127.0.0.1",
-            grpc_port=0,
-            ops_port=0,
-            jwks_url=f"http://127.0.0.1:{identity.ops_port}/.well-known/jwks.json",
-            **servers.broker_settings(),
-        )
+        self.settings = settings = harness.settings(PointsApp, identity=identity)
         await servers.fresh_database(settings.dsn())
         push(servers.drop_database, settings.dsn())
         app = PointsApp(settings)

@@ -1,4 +1,5 @@
-"""Phone and e-mail normalisation: one canonical form, so uniqueness means what it says."""
+"""Phone and e-mail normalisation (one canonical form, so uniqueness means what it says) and
+how contacts and names are shown: masked."""
 
 from __future__ import annotations
 
@@ -38,3 +39,8 @@ def mask_phone(phone: str) -> str:
 def mask_email(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def mask_name(name: str) -> str:
+    """张三丰 → 张**: the first character, then a `*` for each of the others."""
+    return name[:1] + "*" * (len(name) - 1)

@@ -1,24 +1,47 @@
-"""Member rules: statuses, profile validation, lockout, tags."""
+"""Member rules: statuses, profile validation and changes, passwords, lockout, referral codes."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-ACTIVE, FROZEN, CLOSED = "active", "frozen", "closed"
-CHANNELS = {"app", "web", "mini_program", "store_desk", "bulk_import"}
+
+class MemberStatus(enum.StrEnum):
+    """The values are what the members table stores."""
+
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
 GENDERS = {"", "female", "male", "other"}
-PROVIDERS = {"wechat", "qq", "alipay", "apple"}
-TAG = re.compile(r"^[a-z0-9][a-z0-9_:.-]{0,63}$")
+PROFILE_FIELDS = ("nickname", "gender", "birthday", "region")
 # fromisoformat alone also takes 19900307 and 1990-W10-3; the contract is YYYY-MM-DD.
 BIRTHDAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-MAX_TAGS = 64
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 NICKNAME_MAX = 64
 REGION_MAX = 64
 _REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I look-alikes
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a member declares about itself; every field is optional."""
+
+    nickname: str = ""
+    gender: str = ""
+    birthday: dt.date | None = None
+    region: str = ""
+
+
+def profile_changes(current: Profile, wanted: Mapping[str, object]) -> dict[str, object]:
+    """The wanted fields whose value differs from the current one, in the order asked; an empty
+    result means nothing is written or published."""
+    return {name: value for name, value in wanted.items() if getattr(current, name) != value}
 
 
 @dataclass(frozen=True)
@@ -38,6 +61,11 @@ class LockoutPolicy:
     @staticmethod
     def is_locked(locked_until: dt.datetime | None, now: dt.datetime) -> bool:
         return locked_until is not None and locked_until > now
+
+    @staticmethod
+    def retry_after(locked_until: dt.datetime, now: dt.datetime) -> int:
+        """Whole seconds to wait, rounded up so that a retry at that time is never still locked."""
+        return int((locked_until - now).total_seconds()) + 1
 
 
 def new_referral_code() -> str:
@@ -66,13 +94,31 @@ def birthday_problem(value: str, today: dt.date) -> str | None:
     return None
 
 
-def tag_problem(tag: str) -> str | None:
-    if not TAG.fullmatch(tag):
-        return "lower-case letters, digits and _:.- only, 1 to 64 characters"
-    return None
+def is_open(status: str) -> bool:
+    """Closing is final: a closed member signs in no more and nothing about it changes."""
+    return status != MemberStatus.CLOSED
+
+
+_NEXT: dict[str, set[MemberStatus]] = {
+    MemberStatus.ACTIVE: {MemberStatus.FROZEN, MemberStatus.CLOSED},
+    MemberStatus.FROZEN: {MemberStatus.ACTIVE, MemberStatus.CLOSED},
+    MemberStatus.CLOSED: set(),
+}
 
 
 def can_transition(current: str, target: str) -> bool:
     """active ⇄ frozen; either → closed; closed is final."""
-    allowed = {ACTIVE: {FROZEN, CLOSED}, FROZEN: {ACTIVE, CLOSED}, CLOSED: set()}
-    return target in allowed.get(current, set())
+    return target in _NEXT.get(current, set())
+
+
+class StatusChange(enum.Enum):
+    UNCHANGED = "unchanged"  # already there: nothing is written or published
+    APPLY = "apply"
+    REFUSED = "refused"
+
+
+def status_change(current: str, target: str) -> StatusChange:
+    """What asking a member in `current` to become `target` does."""
+    if current == target:
+        return StatusChange.UNCHANGED
+    return StatusChange.APPLY if can_transition(current, target) else StatusChange.REFUSED

@@ -6,26 +6,33 @@ import datetime as dt
 import re
 
 from loyalty.points.v1 import resources_pb2 as res
-from services.kit import timestamps
+from services.kit import idempotency, timestamps
 from services.kit.errors import Violations
 
-from ..domain import ledger as books
+from ..domain import postings
 from ..domain import rules as rules_domain
+from ..domain.holds import HoldState
+from ..domain.members import Balance
 from ..domain.rules import EarningRule, StreakBonus
+from ..store.budgets import MerchantBudget
+from ..store.holds import Hold
+from ..store.journal import Entry
+from ..usecases import Writes
+from ..usecases.events import entry_kind
 
 MAX_POINTS = rules_domain.MAX_POINTS
 MERCHANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 BUCKETS = {
-    books.AVAILABLE: res.LEDGER_BUCKET_AVAILABLE,
-    books.PENDING: res.LEDGER_BUCKET_PENDING,
-    books.HELD: res.LEDGER_BUCKET_HELD,
-    books.DEBT: res.LEDGER_BUCKET_DEBT,
+    postings.MEMBER_AVAILABLE: res.LEDGER_BUCKET_AVAILABLE,
+    postings.MEMBER_PENDING: res.LEDGER_BUCKET_PENDING,
+    postings.MEMBER_HELD: res.LEDGER_BUCKET_HELD,
+    postings.MEMBER_DEBT: res.LEDGER_BUCKET_DEBT,
 }
 HOLD_STATES = {
-    "held": res.HOLD_STATE_HELD,
-    "captured": res.HOLD_STATE_CAPTURED,
-    "released": res.HOLD_STATE_RELEASED,
-    "expired": res.HOLD_STATE_EXPIRED,
+    HoldState.HELD: res.HOLD_STATE_HELD,
+    HoldState.CAPTURED: res.HOLD_STATE_CAPTURED,
+    HoldState.RELEASED: res.HOLD_STATE_RELEASED,
+    HoldState.EXPIRED: res.HOLD_STATE_EXPIRED,
 }
 
 
@@ -43,7 +50,7 @@ def check_merchant(v: Violations, field: str, value: str, required: bool = True)
         v.add(field, "1-64 characters: letters, digits and _ . : -")
 
 
-def rule_kind(kind: str) -> int:
+def rule_kind(kind: str) -> res.EarningRuleKind.ValueType:
     return res.EarningRuleKind.Value(f"EARNING_RULE_KIND_{kind.upper()}")
 
 
@@ -63,34 +70,58 @@ def rule_proto(rule: EarningRule) -> res.EarningRule:
     )
 
 
-def hold_proto(row) -> res.Hold:
+def hold_proto(hold: Hold) -> res.Hold:
     return res.Hold(
-        hold_id=str(row["hold_id"]),
-        member_id=str(row["member_id"]),
-        amount=row["amount"],
-        state=HOLD_STATES[row["state"]],
-        order_id=row["order_id"],
-        expire_time=timestamps.to_proto(row["expires_at"]),
-        create_time=timestamps.to_proto(row["created_at"]),
+        hold_id=str(hold.hold_id),
+        member_id=str(hold.member_id),
+        amount=hold.amount,
+        state=HOLD_STATES[hold.state],
+        order_id=hold.order_id,
+        expire_time=timestamps.to_proto(hold.expires_at),
+        create_time=timestamps.to_proto(hold.created_at),
     )
 
 
-def entry_proto(row) -> res.LedgerEntry:
-    posting = books.Posting(row["account"], "", row["amount"], row["entry_kind"])
+def entry_proto(entry: Entry) -> res.LedgerEntry:
+    posting = postings.Posting(entry.account, "", entry.amount, entry.entry_kind)
     return res.LedgerEntry(
-        entry_id=str(row["posting_id"]),
-        transaction_id=str(row["txn_id"]),
-        kind=res.LedgerEntryKind.Value(f"LEDGER_ENTRY_KIND_{row['entry_kind'].upper()}"),
+        entry_id=str(entry.posting_id),
+        transaction_id=str(entry.txn_id),
+        kind=entry_kind(entry.entry_kind),
         amount=posting.displayed_amount,
-        rule_code=row["rule_code"],
-        reference=row["reference"],
-        reason=row["reason"],
-        create_time=timestamps.to_proto(row["created_at"]),
-        bucket=BUCKETS[row["account"]],
+        rule_code=entry.rule_code,
+        reference=entry.reference,
+        reason=entry.reason,
+        create_time=timestamps.to_proto(entry.created_at),
+        bucket=BUCKETS[entry.account],
     )
 
 
-def entry_kind_filter(v: Violations, value: int) -> str | None:
+def balance_proto(balance: Balance) -> res.Balance:
+    b = balance.buckets
+    return res.Balance(
+        member_id=str(balance.member_id),
+        available=b.available,
+        pending=b.pending,
+        held=b.held,
+        debt=b.debt,
+        expiring_soon=balance.expiring_soon,
+        expiring_soon_before=timestamps.to_proto(balance.expiring_before),
+    )
+
+
+def budget_proto(budget: MerchantBudget) -> res.MerchantBudget:
+    return res.MerchantBudget(merchant_id=budget.merchant_id, balance=budget.balance)
+
+
+def settled(response, writes: Writes) -> idempotency.Pending:
+    """A write's response with the member's balance after it, its writes still to be sent
+    (with the stored response, in one round trip)."""
+    response.balance.CopyFrom(balance_proto(writes.balance()))
+    return idempotency.Pending(response, writes)
+
+
+def entry_kind_filter(v: Violations, value: res.LedgerEntryKind.ValueType) -> str | None:
     """The ledger entry kind a list is filtered by (None: any)."""
     if not value:
         return None

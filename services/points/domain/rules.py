@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from .refusals import FieldProblem, Refusal
 from .spending import MINOR_PER_UNIT
 
 PURCHASE_REBATE = "purchase_rebate"
@@ -85,6 +87,29 @@ def cap_room(rule: EarningRule, earned_today: int, earned_in_period: int) -> tup
     return room, which
 
 
+def disabled(rule: EarningRule) -> Refusal | None:
+    if rule.enabled:
+        return None
+    return Refusal("RULE_DISABLED", f"rule {rule.rule_code} is disabled")
+
+
+def within_caps(
+    rule: EarningRule, amount: int, room: int | None, which: str, *, clamp: bool
+) -> int | Refusal:
+    """What the member may earn of `amount` with `room` left under the tighter cap (`which`):
+    all of it when it fits; else, with `clamp` (credits from events), what is left, if any."""
+    if room is None or room >= amount:
+        return amount
+    if clamp and room > 0:
+        return room
+    return Refusal(
+        "DAILY_CAP_REACHED" if which == DAILY_CAP else "PERIOD_CAP_REACHED",
+        f"the {which} cap of {rule.rule_code} is reached",
+        metadata={"remaining": str(room)},
+        quota=True,
+    )
+
+
 def period_start(rule: EarningRule, today: dt.date) -> dt.date:
     """First business day of the rolling period that ends today."""
     return today - dt.timedelta(days=max(rule.period_days, 1) - 1)
@@ -124,6 +149,35 @@ def grant_amount(rule: EarningRule, requested: int | None) -> tuple[int | None, 
     if requested > MAX_POINTS:
         return None, f"at most {MAX_POINTS}"
     return requested, None
+
+
+def grant(rule: EarningRule, requested: int | None, merchant_id: str) -> int | FieldProblem:
+    """The points a Grant under `rule` credits, or what is wrong with the request."""
+    if rule.kind in NOT_GRANTABLE:
+        return FieldProblem(
+            "rule_code", f"{rule.kind} rules are not credited through Grant", "RULE_NOT_GRANTABLE"
+        )
+    amount, problem = grant_amount(rule, requested)
+    if problem:
+        return FieldProblem("points", problem)
+    assert amount is not None  # grant_amount gives the points or a problem
+    if rule.merchant_funded and not merchant_id:
+        return FieldProblem("merchant_id", "required: the rule is merchant-funded")
+    return amount
+
+
+def next_version(
+    latest: EarningRule | None, proposed: EarningRule, now: dt.datetime
+) -> EarningRule | Refusal:
+    """The version `proposed` becomes after `latest` (the newest, effective or not): numbered
+    after it, effective now unless it says when. A rule code keeps its kind."""
+    if latest is not None and latest.kind != proposed.kind:
+        return Refusal("RULE_KIND_CHANGED", f"rule {proposed.rule_code} is a {latest.kind} rule")
+    return dataclasses.replace(
+        proposed,
+        version=(latest.version if latest else 0) + 1,
+        effective_at=proposed.effective_at or now,
+    )
 
 
 def problems(rule: EarningRule) -> list[tuple[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .refusals import FieldProblem, Refusal
+
 MINOR_PER_UNIT = 100  # fen per CNY
 
 
@@ -24,6 +26,32 @@ def within_share(
 def max_points_for(order_amount_minor: int, share_percent: int, points_per_unit: int) -> int:
     """The most points an order of this amount may deduct."""
     return (order_amount_minor * share_percent * points_per_unit) // (100 * MINOR_PER_UNIT)
+
+
+def hold_share_problem(
+    points: int, on_order: int, order_amount_minor: int, share_percent: int, points_per_unit: int
+) -> FieldProblem | None:
+    """Whether a hold of `points` fits the order's share, with `on_order` points of the order's
+    other holds (held or captured) counted in; if not, how many more would."""
+    if within_share(points + on_order, order_amount_minor, share_percent, points_per_unit):
+        return None
+    room = max(0, max_points_for(order_amount_minor, share_percent, points_per_unit) - on_order)
+    return FieldProblem(
+        "points",
+        f"at most {room} more points may be deducted from this order",
+        "HOLD_EXCEEDS_ORDER_SHARE",
+    )
+
+
+def shortfall(available: int, amount: int) -> Refusal | None:
+    """Spending more than is available is refused, telling what is."""
+    if available >= amount:
+        return None
+    return Refusal(
+        "INSUFFICIENT_POINTS",
+        f"{amount} points needed, {available} available",
+        metadata={"available": str(available)},
+    )
 
 
 def reversal_target(rebate_points: int, paid_minor: int, refunded_minor: int) -> int:

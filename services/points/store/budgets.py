@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-async def get(conn, merchant_id: str):
-    return await conn.fetchrow(
+
+@dataclass(frozen=True)
+class MerchantBudget:
+    merchant_id: str
+    balance: int
+
+
+async def get(conn, merchant_id: str) -> MerchantBudget | None:
+    row = await conn.fetchrow(
         "SELECT merchant_id, balance FROM merchant_budgets WHERE merchant_id = $1", merchant_id
     )
+    return MerchantBudget(row["merchant_id"], row["balance"]) if row else None
 
 
 async def ensure(conn, merchant_id: str) -> None:

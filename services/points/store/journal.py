@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from services.kit import ids
 
-from ..domain import ledger
+from ..domain import postings
 from . import budgets, members
 
 
@@ -20,7 +21,32 @@ class BudgetShort(Exception):
         self.exists = exists
 
 
-async def post(conn, batch, txn: ledger.Transaction, *, business_day: dt.date, actor: str = ""):
+@dataclass(frozen=True)
+class Earned:
+    """Points a member earned under one rule code: today, and over the rule's period."""
+
+    today: int
+    period: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One posting on a member's bucket, with what its transaction was about."""
+
+    posting_id: int
+    txn_id: uuid.UUID
+    account: str
+    amount: int
+    entry_kind: str
+    created_at: dt.datetime
+    rule_code: str
+    reference: str
+    reason: str
+
+
+async def post(
+    conn, batch, txn: postings.Transaction, *, business_day: dt.date, actor: str = ""
+) -> uuid.UUID:
     """Write a balanced transaction and apply it to the member's buckets and merchant budgets.
 
     The caller holds the member's row lock. Merchant budgets change at once, on `conn` (a budget
@@ -30,13 +56,13 @@ async def post(conn, batch, txn: ledger.Transaction, *, business_day: dt.date, a
     if not txn.is_balanced():
         raise ValueError(f"unbalanced transaction {txn.kind}: {txn.postings}")
     ps = txn.postings
-    for merchant in {p.owner for p in ps if p.account == ledger.MERCHANT_BUDGET}:
+    for merchant in {p.owner for p in ps if p.account == postings.MERCHANT_BUDGET}:
         if not await budgets.apply(
-            conn, merchant, txn.account_delta(ledger.MERCHANT_BUDGET, merchant)
+            conn, merchant, txn.account_delta(postings.MERCHANT_BUDGET, merchant)
         ):
             raise BudgetShort(merchant, exists=await budgets.get(conn, merchant) is not None)
     txn_id = ids.new_id()
-    member_id = uuid.UUID(txn.member_id) if txn.member_id else None
+    member_id = txn.member_id
     await batch.execute(
         "INSERT INTO journal_transactions (txn_id, kind, member_id, rule_code, rule_version,"
         " reference, reason, actor, business_day, earned, dedupe_key)"
@@ -62,7 +88,7 @@ async def post(conn, batch, txn: ledger.Transaction, *, business_day: dt.date, a
         [p.owner for p in ps],
         [p.amount for p in ps],
         [p.kind for p in ps],
-        list(ledger.MEMBER_ACCOUNTS),
+        list(postings.MEMBER_ACCOUNTS),
     )
     if member_id is not None:
         d = txn.bucket_deltas()
@@ -77,7 +103,9 @@ async def dedupe_exists(conn, key: str) -> bool:
     )
 
 
-async def earned(conn, member_id: uuid.UUID, rule_code: str, since: dt.date, today: dt.date):
+async def earned(
+    conn, member_id: uuid.UUID, rule_code: str, since: dt.date, today: dt.date
+) -> Earned:
     """Points a member earned under a rule today and on business days since..today, in one read."""
     row = await conn.fetchrow(
         "SELECT coalesce(sum(earned) FILTER (WHERE business_day = $4), 0)::bigint AS today,"
@@ -89,7 +117,7 @@ async def earned(conn, member_id: uuid.UUID, rule_code: str, since: dt.date, tod
         since,
         today,
     )
-    return row["today"], row["period"]
+    return Earned(row["today"], row["period"])
 
 
 async def history(
@@ -101,9 +129,9 @@ async def history(
     end: dt.datetime | None,
     before: int | None,
     limit: int,
-):
+) -> list[Entry]:
     """A page of the member's postings on their own buckets, newest first."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         "SELECT p.posting_id, p.txn_id, p.account, p.amount, p.entry_kind, p.created_at,"
         " t.rule_code, t.reference, t.reason FROM journal_postings p"
         " JOIN journal_transactions t USING (txn_id)"
@@ -120,3 +148,4 @@ async def history(
         before,
         limit,
     )
+    return [Entry(**r) for r in rows]

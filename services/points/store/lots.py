@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from services.kit import ids
 
 from ..domain.lots import Allocation, Lot, Taken
 
 
-async def insert(conn, member_id: uuid.UUID, txn_id: uuid.UUID, amount: int, expires_at):
+@dataclass(frozen=True)
+class Expiring:
+    """Points of a member's lots that expire at one moment (one business day's end)."""
+
+    member_id: uuid.UUID
+    expires_at: dt.datetime
+    points: int
+
+
+async def insert(
+    conn, member_id: uuid.UUID, txn_id: uuid.UUID, amount: int, expires_at: dt.datetime
+) -> uuid.UUID:
     lot_id = ids.new_id()
     await conn.execute(
         "INSERT INTO lots (lot_id, member_id, txn_id, amount, remaining, expires_at)"
@@ -105,16 +117,16 @@ async def expired(conn, member_id: uuid.UUID, now: dt.datetime) -> list[Lot]:
         member_id,
         now,
     )
-    return [Lot(r["lot_id"], r["remaining"], r["expires_at"]) for r in rows]
+    return [lot(r) for r in rows]
 
 
-async def claim_expiring(conn, now: dt.datetime, until: dt.datetime, limit: int):
+async def claim_expiring(conn, now: dt.datetime, until: dt.datetime, limit: int) -> list[Expiring]:
     """Mark lots expiring in (now, until] as notified; returns the points per member and day.
 
     One statement claims and groups, so a notice is sent once per lot even if two job runs
     overlap (the second finds the lots marked).
     """
-    return await conn.fetch(
+    rows = await conn.fetch(
         "WITH due AS ("
         "  SELECT lot_id FROM lots WHERE remaining > 0 AND NOT expiring_notified"
         "  AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at LIMIT $3"
@@ -127,6 +139,7 @@ async def claim_expiring(conn, now: dt.datetime, until: dt.datetime, limit: int)
         until,
         limit,
     )
+    return [Expiring(r["member_id"], r["expires_at"], r["points"]) for r in rows]
 
 
 async def forget_hold(conn, hold_id: uuid.UUID) -> None:

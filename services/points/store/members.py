@@ -2,14 +2,58 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 
+from ..domain.lots import Lot
+from ..domain.members import Balance, MemberStatus
+from ..domain.postings import Buckets
 from . import lots
 
-ACCOUNT_COLUMNS = (
-    "member_id, status, status_at, registered, referred_by, sign_up_bonus_paid, first_order_completed,"
-    " referral_paid, last_sign_in_day, streak_days, available, pending, held, debt"
-)
+
+@dataclass(frozen=True)
+class MemberAccount:
+    member_id: uuid.UUID
+    status: MemberStatus
+    status_at: dt.datetime | None  # time of the identity event that set the status
+    registered: bool
+    referred_by: uuid.UUID | None
+    sign_up_bonus_paid: bool
+    first_order_completed: bool
+    referral_paid: bool
+    last_sign_in_day: dt.date | None
+    streak_days: int
+    available: int
+    pending: int
+    held: int
+    debt: int
+
+    @property
+    def buckets(self) -> Buckets:
+        return Buckets(self.available, self.pending, self.held, self.debt)
+
+
+ACCOUNT_FIELDS = tuple(f.name for f in dataclasses.fields(MemberAccount))
+ACCOUNT_COLUMNS = ", ".join(ACCOUNT_FIELDS)
+
+
+def account(row) -> MemberAccount:
+    """The account of a row (or of the member_accounts composite a lock function returns)."""
+    values = {name: row[name] for name in ACCOUNT_FIELDS}
+    return MemberAccount(**{**values, "status": MemberStatus(values["status"])})
+
+
+@dataclass(frozen=True)
+class LockedMember:
+    """A member's account, locked, with what was read after the lock in the same round trip."""
+
+    account: MemberAccount
+    expiring_until: dt.datetime
+    expiring_soon: int  # available points in lots expiring by `expiring_until`
+    spendable: list[Lot] | None = None  # the lots that cover a spend, when one was named
+    on_order: int | None = None  # points of the order's held or captured holds, when named
 
 
 async def ensure(conn, member_id: uuid.UUID) -> None:
@@ -19,39 +63,51 @@ async def ensure(conn, member_id: uuid.UUID) -> None:
     )
 
 
-async def get(conn, member_id: uuid.UUID):
-    return await conn.fetchrow(
+async def get(conn, member_id: uuid.UUID) -> MemberAccount | None:
+    row = await conn.fetchrow(
         f"SELECT {ACCOUNT_COLUMNS} FROM member_accounts WHERE member_id = $1", member_id
     )
+    return account(row) if row else None
 
 
-async def lock(conn, member_id: uuid.UUID):
+async def lock(conn, member_id: uuid.UUID) -> MemberAccount | None:
     """The member's row, locked until the transaction ends; None for an unknown member."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         f"SELECT {ACCOUNT_COLUMNS} FROM member_accounts WHERE member_id = $1 FOR UPDATE",
         member_id,
     )
+    return account(row) if row else None
+
+
+async def ensure_locked(conn, member_id: uuid.UUID) -> MemberAccount:
+    """The member's row, created on first sight (see `ensure`), locked until the transaction
+    ends."""
+    await ensure(conn, member_id)
+    member = await lock(conn, member_id)
+    if member is None:  # the row was inserted or found just now, and rows are never deleted
+        raise LookupError(f"member account {member_id} vanished")
+    return member
 
 
 async def lock_with_expiring(
-    conn, member_id: uuid.UUID, expiring_until, spend: int = 0, order_id: str | None = None
-) -> dict | None:
+    conn,
+    member_id: uuid.UUID,
+    expiring_until: dt.datetime,
+    spend: int = 0,
+    order_id: str | None = None,
+) -> LockedMember | None:
     """The member's row, locked, with what is read after the lock was taken, in one round trip
-    (see 0002_locks_with_balance): `expiring_soon`, the available points in lots expiring by
-    `expiring_until`; with `spend`, `spendable`: the lots that cover it (else None); with
-    `order_id`, `on_order`: the points the order's held or captured holds have."""
+    (see 0002_locks_with_balance): the points expiring by `expiring_until`; with `spend`, the
+    lots that cover it; with `order_id`, the points the order's held or captured holds have."""
     row = await conn.fetchrow(
         "SELECT * FROM lock_member($1, $2, $3, $4)", member_id, expiring_until, spend, order_id
     )
     if row is None:
         return None
     spendable = None if row["spendable"] is None else [lots.lot(r) for r in row["spendable"]]
-    return {
-        **row["account"],
-        "expiring_soon": row["expiring_soon"],
-        "spendable": spendable,
-        "on_order": row["on_order"],
-    }
+    return LockedMember(
+        account(row["account"]), expiring_until, row["expiring_soon"], spendable, row["on_order"]
+    )
 
 
 async def lock_many(conn, member_ids: list[uuid.UUID]) -> None:
@@ -87,12 +143,16 @@ async def apply_buckets(conn, member_id: uuid.UUID, available, pending, held, de
     )
 
 
-async def balance(conn, member_id: uuid.UUID, expiring_until):
+async def balance(conn, member_id: uuid.UUID, expiring_until: dt.datetime) -> Balance | None:
     """The buckets and the available points in lots expiring by `expiring_until`, in one read."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT available, pending, held, debt, (SELECT coalesce(sum(remaining), 0)::bigint"
         "  FROM lots WHERE member_id = $1 AND remaining > 0 AND expires_at <= $2)"
         " AS expiring_soon FROM member_accounts WHERE member_id = $1",
         member_id,
         expiring_until,
     )
+    if row is None:
+        return None
+    buckets = Buckets(row["available"], row["pending"], row["held"], row["debt"])
+    return Balance(member_id, buckets, row["expiring_soon"], expiring_until)

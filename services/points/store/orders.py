@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 
+from ..domain.rebates import RebateState
 from .locks import LOCK_ORDER
 
-ORDER_COLUMNS = (
-    "order_id, member_id, merchant_id, currency_code, paid_amount_minor, multiplier,"
-    " rebate_points, rebate_reversed, refunded_minor, points_hold_id, points_used,"
-    " points_captured, points_returned, rebate_state, paid_at, completed_at, cancelled_at"
-)
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    member_id: uuid.UUID
+    merchant_id: str
+    currency_code: str
+    paid_amount_minor: int
+    multiplier: int
+    rebate_points: int  # credited for the order
+    rebate_reversed: int  # taken back by refunds so far
+    refunded_minor: int  # paid money refunded so far
+    points_hold_id: uuid.UUID | None
+    points_used: int
+    points_captured: int
+    points_returned: int
+    rebate_state: RebateState
+    paid_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
 
 
-async def get(conn, order_id: str):
-    return await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1", order_id)
+@dataclass(frozen=True)
+class WaitingRefund:
+    """A refund received before its order's payment."""
+
+    refund_id: str
+    refunded_amount_minor: int
+    points_to_return: int
+
+
+ORDER_FIELDS = tuple(f.name for f in dataclasses.fields(Order))
+ORDER_COLUMNS = ", ".join(ORDER_FIELDS)
+
+
+async def get(conn, order_id: str) -> Order | None:
+    row = await conn.fetchrow(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1", order_id)
+    if row is None:
+        return None
+    values = {name: row[name] for name in ORDER_FIELDS}
+    return Order(**{**values, "rebate_state": RebateState(values["rebate_state"])})
 
 
 async def lock_key(conn, order_id: str) -> None:
@@ -35,7 +71,15 @@ async def update(conn, order_id: str, **fields) -> None:
     await conn.execute(f"UPDATE orders SET {sets} WHERE order_id = $1", order_id, *fields.values())
 
 
-async def add_refund(conn, *, refund_id, order_id, member_id, amount_minor, points_to_return):
+async def add_refund(
+    conn,
+    *,
+    refund_id: str,
+    order_id: str,
+    member_id: uuid.UUID,
+    amount_minor: int,
+    points_to_return: int,
+) -> bool:
     """Record a refund once; False when this refund_id was seen already."""
     return bool(
         await conn.fetchval(
@@ -51,12 +95,13 @@ async def add_refund(conn, *, refund_id, order_id, member_id, amount_minor, poin
     )
 
 
-async def waiting_refunds(conn, order_id: str):
-    return await conn.fetch(
+async def waiting_refunds(conn, order_id: str) -> list[WaitingRefund]:
+    rows = await conn.fetch(
         "SELECT refund_id, refunded_amount_minor, points_to_return FROM order_refunds"
         " WHERE order_id = $1 AND applied_at IS NULL ORDER BY received_at, refund_id",
         order_id,
     )
+    return [WaitingRefund(**r) for r in rows]
 
 
 async def mark_refund_applied(conn, refund_id: str) -> None:

@@ -58,7 +58,9 @@ class Cache:
             entry = (time.monotonic(), now, await _in_effect_from(conn, rule_code, now))
             if self.seconds > 0:
                 self._entries[rule_code] = entry
-        return next((r for r in entry[2] if r.effective_at <= now), None)
+        # (A stored version always has its effective_at: the column is NOT NULL.)
+        effective = (r for r in entry[2] if r.effective_at is not None and r.effective_at <= now)
+        return next(effective, None)
 
     def forget(self, rule_code: str | None = None) -> None:
         """Read `rule_code` (every rule when None) from the database next time."""
@@ -125,7 +127,7 @@ async def insert(conn, rule: EarningRule, author: str) -> EarningRule:
     return to_rule(row)
 
 
-async def list_current(conn, now: dt.datetime, after: str | None, limit: int):
+async def list_current(conn, now: dt.datetime, after: str | None, limit: int) -> list[EarningRule]:
     """The version in effect of every rule code, by code; rules not yet effective are left out."""
     rows = await conn.fetch(
         f"SELECT DISTINCT ON (rule_code) {RULE_COLUMNS} FROM earning_rules"

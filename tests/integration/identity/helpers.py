@@ -1,4 +1,4 @@
-"""Helpers for identity's integration tests: members signed in, rich errors, DB snapshots."""
+"""Helpers for identity's integration tests: members signed in, identity's errors, snapshots."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
-from tests.support.grpc_errors import details
+from tests.support import grpc_errors, snapshots
+from tests.support.grpc_errors import Failure
+from tests.support.ids import uid
 
 PASSWORD = "s3cret-pass"
 FROZEN = "loyalty.identity.member.frozen.v1"
@@ -26,10 +25,6 @@ UNLINKED = "loyalty.identity.member.account_unlinked.v1"
 REGISTERED = "loyalty.identity.member.registered.v1"
 
 _phones = itertools.count(1)
-
-
-def rid() -> str:
-    return str(uuid.uuid4())
 
 
 def bearer(token: str) -> tuple:
@@ -63,7 +58,7 @@ async def register(stub, *, login: bool = True, phone: str | None = None, **kw) 
     kw.setdefault("password", PASSWORD)
     response = await stub.RegisterMember(
         pb.RegisterMemberRequest(
-            request_id=rid(), phone=phone, channel=res.REGISTRATION_CHANNEL_APP, **kw
+            request_id=uid(), phone=phone, channel=res.REGISTRATION_CHANNEL_APP, **kw
         )
     )
     member = Member(response.member.member_id, phone, kw["password"], None)
@@ -74,45 +69,12 @@ async def register(stub, *, login: bool = True, phone: str | None = None, **kw) 
     return member
 
 
-@dataclass
-class Failure:
-    code: grpc.StatusCode
-    reason: str
-    fields: list[str]
-    retry_seconds: float | None
-    domain: str
-    message: str
-
-
-def failure_of(error: grpc.aio.AioRpcError) -> Failure:
-    reason, fields = details(error)
-    retry, domain = None, ""
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            info = error_details_pb2.RetryInfo()
-            detail.Unpack(info)
-            retry = info.retry_delay.ToTimedelta().total_seconds()
-        elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            domain = info.domain
-    return Failure(error.code(), reason, fields, retry, domain, error.details() or "")
-
-
 async def fails(
     call, code: grpc.StatusCode, reason: str | None = None, fields: list[str] | None = None
 ) -> Failure:
-    """Await `call`, which must fail with `code` (and `reason`, and exactly `fields`)."""
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await call
-    failure = failure_of(err.value)
-    assert failure.code == code, (failure.code, failure.reason, failure.message)
-    assert failure.domain == "identity.loyalty"
-    if reason is not None:
-        assert failure.reason == reason, failure
-    if fields is not None:
-        assert failure.fields == fields, failure
+    """Await `call`, which must fail as identity fails: with `code` (and `reason`, and exactly
+    `fields`), in identity's domain, and without a traceback in the message."""
+    failure = await grpc_errors.fails(call, code, reason, fields, domain="identity.loyalty")
     assert "Traceback" not in failure.message
     return failure
 
@@ -133,20 +95,14 @@ async def snapshot(pool) -> dict:
 
     The outbox is compared without the relay's bookkeeping (published_at, attempts, …), which
     changes on its own."""
-    queries = {
-        "members": "SELECT * FROM members",
-        "member_tags": "SELECT * FROM member_tags",
-        "linked_accounts": "SELECT * FROM linked_accounts",
-        "refresh_tokens": "SELECT * FROM refresh_tokens",
-        "clients": "SELECT * FROM clients",
-        "audit_log": "SELECT * FROM audit_log",
-        "idempotency": "SELECT * FROM idempotency",
-        "outbox": "SELECT id, event_type, subject, payload FROM outbox",
-    }
-    out = {}
-    for table, query in queries.items():
-        rows = [
-            tuple(sorted((k, repr(v)) for k, v in dict(r).items())) for r in await pool.fetch(query)
-        ]
-        out[table] = sorted(rows)
-    return out
+    return await snapshots.snapshot(
+        pool,
+        "members",
+        "member_tags",
+        "linked_accounts",
+        "refresh_tokens",
+        "clients",
+        "audit_log",
+        "idempotency",
+        outbox="SELECT id, event_type, subject, payload FROM outbox",
+    )

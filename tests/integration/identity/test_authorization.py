@@ -14,8 +14,9 @@ from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from services.identity import crypto
 from tests.support import idnum
+from tests.support.ids import uid
 
-from .helpers import bearer, fails, register, rid, snapshot
+from .helpers import bearer, fails, register, snapshot
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -27,7 +28,7 @@ def member_calls(stub, target: str):
         "GetMember": lambda md: stub.GetMember(pb.GetMemberRequest(member_id=target), metadata=md),
         "UpdateProfile": lambda md: stub.UpdateProfile(
             pb.UpdateProfileRequest(
-                request_id=rid(),
+                request_id=uid(),
                 member_id=target,
                 profile=res.Profile(nickname="hijacked"),
                 update_mask=field_mask_pb2.FieldMask(paths=["nickname"]),
@@ -36,22 +37,22 @@ def member_calls(stub, target: str):
         ),
         "VerifyRealName": lambda md: stub.VerifyRealName(
             pb.VerifyRealNameRequest(
-                request_id=rid(), member_id=target, legal_name="李四", id_number=idnum.make(7)
+                request_id=uid(), member_id=target, legal_name="李四", id_number=idnum.make(7)
             ),
             metadata=md,
         ),
         "LinkAccount": lambda md: stub.LinkAccount(
             pb.LinkAccountRequest(
-                request_id=rid(), member_id=target, provider="wechat", subject="wx-attacker"
+                request_id=uid(), member_id=target, provider="wechat", subject="wx-attacker"
             ),
             metadata=md,
         ),
         "UnlinkAccount": lambda md: stub.UnlinkAccount(
-            pb.UnlinkAccountRequest(request_id=rid(), member_id=target, provider="wechat"),
+            pb.UnlinkAccountRequest(request_id=uid(), member_id=target, provider="wechat"),
             metadata=md,
         ),
         "CloseMember": lambda md: stub.CloseMember(
-            pb.CloseMemberRequest(request_id=rid(), member_id=target, reason="bye"), metadata=md
+            pb.CloseMemberRequest(request_id=uid(), member_id=target, reason="bye"), metadata=md
         ),
     }
 
@@ -62,28 +63,28 @@ def operator_calls(stub, target: str):
         "FreezeMember": (
             "identity:admin",
             lambda md: stub.FreezeMember(
-                pb.FreezeMemberRequest(request_id=rid(), member_id=target, reason="risk"),
+                pb.FreezeMemberRequest(request_id=uid(), member_id=target, reason="risk"),
                 metadata=md,
             ),
         ),
         "UnfreezeMember": (
             "identity:admin",
             lambda md: stub.UnfreezeMember(
-                pb.UnfreezeMemberRequest(request_id=rid(), member_id=target, reason="ok"),
+                pb.UnfreezeMemberRequest(request_id=uid(), member_id=target, reason="ok"),
                 metadata=md,
             ),
         ),
         "AddMemberTags": (
             "identity:write",
             lambda md: stub.AddMemberTags(
-                pb.AddMemberTagsRequest(request_id=rid(), member_id=target, tags=["vip"]),
+                pb.AddMemberTagsRequest(request_id=uid(), member_id=target, tags=["vip"]),
                 metadata=md,
             ),
         ),
         "RemoveMemberTags": (
             "identity:write",
             lambda md: stub.RemoveMemberTags(
-                pb.RemoveMemberTagsRequest(request_id=rid(), member_id=target, tags=["vip"]),
+                pb.RemoveMemberTagsRequest(request_id=uid(), member_id=target, tags=["vip"]),
                 metadata=md,
             ),
         ),
@@ -95,7 +96,7 @@ def operator_calls(stub, target: str):
             "identity:admin",
             lambda md: stub.CreateClient(
                 pb.CreateClientRequest(
-                    request_id=rid(),
+                    request_id=uid(),
                     client_id="sneaky-client",
                     kind=res.CLIENT_KIND_SERVICE,
                     scopes=["identity:admin"],

@@ -8,14 +8,15 @@ import jwt
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from services.identity import crypto
+from tests.support.ids import uid
 
-from .helpers import bearer, fails, register, rid, snapshot
+from .helpers import bearer, fails, register, snapshot
 
 ADMIN = ("ops-root", "operator", ["identity:admin"])
 
 
 def create_request(client_id="storefront-main", scopes=("identity:read",), **kw):
-    kw.setdefault("request_id", rid())
+    kw.setdefault("request_id", uid())
     kw.setdefault("kind", res.CLIENT_KIND_SERVICE)
     return pb.CreateClientRequest(client_id=client_id, scopes=list(scopes), **kw)
 
@@ -85,7 +86,7 @@ async def test_client_token_carries_the_clients_scopes(identity, mint):
     # identity:read does not allow writes.
     await fails(
         identity.AddMemberTags(
-            pb.AddMemberTagsRequest(request_id=rid(), member_id=member.member_id, tags=["vip"]),
+            pb.AddMemberTagsRequest(request_id=uid(), member_id=member.member_id, tags=["vip"]),
             metadata=bearer(issued.access_token),
         ),
         grpc.StatusCode.PERMISSION_DENIED,
@@ -106,7 +107,7 @@ async def test_operator_client_with_admin_scope_can_freeze(identity, mint):
     ).access_token
     assert jwt.decode(token, options={"verify_signature": False})["kind"] == "operator"
     frozen = await identity.FreezeMember(
-        pb.FreezeMemberRequest(request_id=rid(), member_id=member.member_id, reason="risk"),
+        pb.FreezeMemberRequest(request_id=uid(), member_id=member.member_id, reason="risk"),
         metadata=bearer(token),
     )
     assert frozen.member.status == res.MEMBER_STATUS_FROZEN

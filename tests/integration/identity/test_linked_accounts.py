@@ -6,13 +6,14 @@ import grpc
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
+from tests.support.ids import uid
 
-from .helpers import LINKED, UNLINKED, fails, outbox_types, register, rid, snapshot
+from .helpers import LINKED, UNLINKED, fails, outbox_types, register, snapshot
 
 
 def link(member, provider="wechat", subject="wx-openid-1", request_id=None):
     return pb.LinkAccountRequest(
-        request_id=request_id or rid(),
+        request_id=request_id or uid(),
         member_id=member.member_id,
         provider=provider,
         subject=subject,
@@ -20,7 +21,7 @@ def link(member, provider="wechat", subject="wx-openid-1", request_id=None):
 
 
 def unlink(member, provider="wechat"):
-    return pb.UnlinkAccountRequest(request_id=rid(), member_id=member.member_id, provider=provider)
+    return pb.UnlinkAccountRequest(request_id=uid(), member_id=member.member_id, provider=provider)
 
 
 async def linked_in_db(identity_app, member) -> list[tuple[str, str]]:
@@ -114,21 +115,21 @@ async def test_the_last_sign_in_method_cannot_be_unlinked(identity, identity_app
     desk = mint("desk-1", "operator", ["identity:write"])
     registered = await identity.RegisterMember(
         pb.RegisterMemberRequest(
-            request_id=rid(), phone="13700000003", channel=res.REGISTRATION_CHANNEL_STORE_DESK
+            request_id=uid(), phone="13700000003", channel=res.REGISTRATION_CHANNEL_STORE_DESK
         ),
         metadata=desk,
     )
     member_id = registered.member.member_id
     await identity.LinkAccount(
         pb.LinkAccountRequest(
-            request_id=rid(), member_id=member_id, provider="wechat", subject="wx-desk"
+            request_id=uid(), member_id=member_id, provider="wechat", subject="wx-desk"
         ),
         metadata=desk,
     )
     before = await snapshot(identity_app.pool)
     await fails(
         identity.UnlinkAccount(
-            pb.UnlinkAccountRequest(request_id=rid(), member_id=member_id, provider="wechat"),
+            pb.UnlinkAccountRequest(request_id=uid(), member_id=member_id, provider="wechat"),
             metadata=desk,
         ),
         grpc.StatusCode.FAILED_PRECONDITION,

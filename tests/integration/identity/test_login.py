@@ -10,8 +10,9 @@ import jwt
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
+from tests.support.ids import uid
 
-from .helpers import PASSWORD, bearer, fails, member_row, register, rid, snapshot
+from .helpers import PASSWORD, bearer, fails, member_row, register, snapshot
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
@@ -143,7 +144,7 @@ async def test_lockout_of_one_member_does_not_touch_another(identity, identity_a
 async def test_frozen_member_may_still_sign_in(identity, mint):
     member = await register(identity, login=False)
     await identity.FreezeMember(
-        pb.FreezeMemberRequest(request_id=rid(), member_id=member.member_id, reason="risk"),
+        pb.FreezeMemberRequest(request_id=uid(), member_id=member.member_id, reason="risk"),
         metadata=mint("ops-1", "operator", ["identity:admin"]),
     )
     response = await identity.Login(pb.LoginRequest(identifier=member.phone, password=PASSWORD))
@@ -158,7 +159,7 @@ async def test_member_without_password_cannot_sign_in_with_any_password(identity
     desk = mint("desk-1", "operator", ["identity:write"])
     await identity.RegisterMember(
         pb.RegisterMemberRequest(
-            request_id=rid(), phone="13700000002", channel=res.REGISTRATION_CHANNEL_STORE_DESK
+            request_id=uid(), phone="13700000002", channel=res.REGISTRATION_CHANNEL_STORE_DESK
         ),
         metadata=desk,
     )

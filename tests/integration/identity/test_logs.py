@@ -9,8 +9,9 @@ import grpc
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from tests.support import idnum
+from tests.support.ids import uid
 
-from .helpers import bearer, fails, rid
+from .helpers import bearer, fails
 
 PHONE = "13812345678"
 EMAIL = "Li.Lei@Example.com"
@@ -23,7 +24,7 @@ async def test_no_secret_or_personal_data_in_logs(identity, log_capture, mint):
     number = idnum.make(31, birthday="19850612")
     registered = await identity.RegisterMember(
         pb.RegisterMemberRequest(
-            request_id=rid(),
+            request_id=uid(),
             phone=PHONE,
             email=EMAIL,
             password=PASSWORD,
@@ -35,7 +36,7 @@ async def test_no_secret_or_personal_data_in_logs(identity, log_capture, mint):
     tokens = login.tokens
     await identity.VerifyRealName(
         pb.VerifyRealNameRequest(
-            request_id=rid(), member_id=member_id, legal_name=LEGAL_NAME, id_number=number
+            request_id=uid(), member_id=member_id, legal_name=LEGAL_NAME, id_number=number
         ),
         metadata=bearer(tokens.access_token),
     )
@@ -54,7 +55,7 @@ async def test_no_secret_or_personal_data_in_logs(identity, log_capture, mint):
     await fails(
         identity.VerifyRealName(
             pb.VerifyRealNameRequest(
-                request_id=rid(),
+                request_id=uid(),
                 member_id=member_id,
                 legal_name=LEGAL_NAME,
                 id_number=number[:17] + ("0" if number[17] != "0" else "1"),
@@ -72,7 +73,7 @@ async def test_no_secret_or_personal_data_in_logs(identity, log_capture, mint):
     )
     created = await identity.CreateClient(
         pb.CreateClientRequest(
-            request_id=rid(),
+            request_id=uid(),
             client_id="log-probe",
             kind=res.CLIENT_KIND_SERVICE,
             scopes=["identity:read"],

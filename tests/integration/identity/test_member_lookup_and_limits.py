@@ -11,8 +11,9 @@ from google.protobuf import field_mask_pb2
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from tests.support import idnum
+from tests.support.ids import uid
 
-from .helpers import fails, register, rid, snapshot
+from .helpers import fails, register, snapshot
 
 EVERY_SCOPE = ("ops-1", "operator", ["identity:read", "identity:write", "identity:admin"])
 
@@ -21,32 +22,32 @@ def requests_for(member_id: str) -> dict:
     return {
         "GetMember": pb.GetMemberRequest(member_id=member_id),
         "UpdateProfile": pb.UpdateProfileRequest(
-            request_id=rid(),
+            request_id=uid(),
             member_id=member_id,
             profile=res.Profile(nickname="x"),
             update_mask=field_mask_pb2.FieldMask(paths=["nickname"]),
         ),
         "VerifyRealName": pb.VerifyRealNameRequest(
-            request_id=rid(), member_id=member_id, legal_name="张三", id_number=idnum.make(21)
+            request_id=uid(), member_id=member_id, legal_name="张三", id_number=idnum.make(21)
         ),
         "LinkAccount": pb.LinkAccountRequest(
-            request_id=rid(), member_id=member_id, provider="qq", subject="qq-1"
+            request_id=uid(), member_id=member_id, provider="qq", subject="qq-1"
         ),
         "UnlinkAccount": pb.UnlinkAccountRequest(
-            request_id=rid(), member_id=member_id, provider="qq"
+            request_id=uid(), member_id=member_id, provider="qq"
         ),
         "FreezeMember": pb.FreezeMemberRequest(
-            request_id=rid(), member_id=member_id, reason="risk"
+            request_id=uid(), member_id=member_id, reason="risk"
         ),
         "UnfreezeMember": pb.UnfreezeMemberRequest(
-            request_id=rid(), member_id=member_id, reason="ok"
+            request_id=uid(), member_id=member_id, reason="ok"
         ),
-        "CloseMember": pb.CloseMemberRequest(request_id=rid(), member_id=member_id, reason="x"),
+        "CloseMember": pb.CloseMemberRequest(request_id=uid(), member_id=member_id, reason="x"),
         "AddMemberTags": pb.AddMemberTagsRequest(
-            request_id=rid(), member_id=member_id, tags=["vip"]
+            request_id=uid(), member_id=member_id, tags=["vip"]
         ),
         "RemoveMemberTags": pb.RemoveMemberTagsRequest(
-            request_id=rid(), member_id=member_id, tags=["vip"]
+            request_id=uid(), member_id=member_id, tags=["vip"]
         ),
     }
 
@@ -92,41 +93,41 @@ async def test_oversized_fields_are_invalid_and_change_nothing(identity, identit
         (
             identity.VerifyRealName,
             pb.VerifyRealNameRequest(
-                request_id=rid(), member_id=m, legal_name=big, id_number=idnum.make(22)
+                request_id=uid(), member_id=m, legal_name=big, id_number=idnum.make(22)
             ),
             ["legal_name"],
         ),
         (
             identity.VerifyRealName,
             pb.VerifyRealNameRequest(
-                request_id=rid(), member_id=m, legal_name="张三", id_number="1" * 1000
+                request_id=uid(), member_id=m, legal_name="张三", id_number="1" * 1000
             ),
             ["id_number"],
         ),
         (
             identity.LinkAccount,
-            pb.LinkAccountRequest(request_id=rid(), member_id=m, provider="qq", subject=big),
+            pb.LinkAccountRequest(request_id=uid(), member_id=m, provider="qq", subject=big),
             ["subject"],
         ),
         (
             identity.LinkAccount,
-            pb.LinkAccountRequest(request_id=rid(), member_id=m, provider=big, subject="s"),
+            pb.LinkAccountRequest(request_id=uid(), member_id=m, provider=big, subject="s"),
             ["provider"],
         ),
         (
             identity.FreezeMember,
-            pb.FreezeMemberRequest(request_id=rid(), member_id=m, reason=big),
+            pb.FreezeMemberRequest(request_id=uid(), member_id=m, reason=big),
             ["reason"],
         ),
         (
             identity.CloseMember,
-            pb.CloseMemberRequest(request_id=rid(), member_id=m, reason=big),
+            pb.CloseMemberRequest(request_id=uid(), member_id=m, reason=big),
             ["reason"],
         ),
         (
             identity.UpdateProfile,
             pb.UpdateProfileRequest(
-                request_id=rid(),
+                request_id=uid(),
                 member_id=m,
                 profile=res.Profile(nickname=big, region=big),
                 update_mask=field_mask_pb2.FieldMask(paths=["nickname", "region"]),
@@ -135,7 +136,7 @@ async def test_oversized_fields_are_invalid_and_change_nothing(identity, identit
         ),
         (
             identity.AddMemberTags,
-            pb.AddMemberTagsRequest(request_id=rid(), member_id=m, tags=[big]),
+            pb.AddMemberTagsRequest(request_id=uid(), member_id=m, tags=[big]),
             ["tags[0]"],
         ),
         (

@@ -9,15 +9,16 @@ from google.protobuf import field_mask_pb2
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
+from tests.support.ids import uid
 
-from .helpers import PROFILE_UPDATED, fails, member_row, outbox_types, register, rid, snapshot
+from .helpers import PROFILE_UPDATED, fails, member_row, outbox_types, register, snapshot
 
 FULL = res.Profile(nickname="lei", gender=res.GENDER_MALE, birthday="1990-03-07", region="CN-BJ")
 
 
 def update(member, profile, *paths, request_id=None, metadata=None):
     request = pb.UpdateProfileRequest(
-        request_id=request_id or rid(), member_id=member.member_id, profile=profile
+        request_id=request_id or uid(), member_id=member.member_id, profile=profile
     )
     if paths:
         request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=list(paths)))

@@ -6,15 +6,16 @@ import grpc
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from tests.support import idnum
+from tests.support.ids import uid
 
-from .helpers import VERIFIED, fails, member_row, outbox_types, register, rid, snapshot
+from .helpers import VERIFIED, fails, member_row, outbox_types, register, snapshot
 
 LEGAL_NAME = "张三丰"
 
 
 def verify(member, number, legal_name=LEGAL_NAME, request_id=None):
     return pb.VerifyRealNameRequest(
-        request_id=request_id or rid(),
+        request_id=request_id or uid(),
         member_id=member.member_id,
         legal_name=legal_name,
         id_number=number,

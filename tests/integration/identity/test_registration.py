@@ -10,13 +10,14 @@ import pytest
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
-from tests.support.grpc_errors import details
+from tests.support.grpc_errors import assert_error
+from tests.support.ids import uid
 
 APP = res.REGISTRATION_CHANNEL_APP
 
 
 def register_request(phone="13812345678", **kw):
-    kw.setdefault("request_id", str(uuid.uuid4()))
+    kw.setdefault("request_id", uid())
     kw.setdefault("password", "s3cret-pass")
     kw.setdefault("channel", APP)
     return pb.RegisterMemberRequest(phone=phone, **kw)
@@ -60,8 +61,7 @@ async def test_duplicate_phone_is_already_exists_and_changes_nothing(identity, i
     await identity.RegisterMember(register_request())
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await identity.RegisterMember(register_request(phone="+86 138 1234 5678"))
-    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert details(err.value)[0] == "PHONE_ALREADY_REGISTERED"
+    assert_error(err, grpc.StatusCode.ALREADY_EXISTS, "PHONE_ALREADY_REGISTERED")
     assert await count_members(identity_app) == 1
 
 
@@ -69,8 +69,7 @@ async def test_duplicate_email_is_already_exists(identity):
     await identity.RegisterMember(register_request(phone="", email="a@example.com"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await identity.RegisterMember(register_request(phone="", email="A@example.com"))
-    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert details(err.value)[0] == "EMAIL_ALREADY_REGISTERED"
+    assert_error(err, grpc.StatusCode.ALREADY_EXISTS, "EMAIL_ALREADY_REGISTERED")
 
 
 async def test_referral_code_records_referrer(identity, tap):
@@ -88,8 +87,7 @@ async def test_referral_code_records_referrer(identity, tap):
 async def test_unknown_referral_code_is_invalid_and_changes_nothing(identity, identity_app):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await identity.RegisterMember(register_request(referral_code="NOSUCH22"))
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(err.value) == ("REFERRAL_CODE_INVALID", ["referral_code"])
+    assert_error(err, grpc.StatusCode.INVALID_ARGUMENT, "REFERRAL_CODE_INVALID", ["referral_code"])
     assert await count_members(identity_app) == 0
 
 
@@ -112,8 +110,7 @@ async def test_request_id_reuse_with_other_request_is_refused(identity, identity
         await identity.RegisterMember(
             register_request(phone="13912345678", request_id=request.request_id)
         )
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(err.value) == ("REQUEST_ID_REUSED", ["request_id"])
+    assert_error(err, grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_ID_REUSED", ["request_id"])
     assert await count_members(identity_app) == 1
 
 
@@ -142,9 +139,8 @@ async def test_concurrent_calls_with_one_request_id_have_one_effect(identity, id
 async def test_bad_registration_input(identity, identity_app, overrides, fields):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await identity.RegisterMember(register_request(**overrides))
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(err.value)[1] == fields
-    assert "Traceback" not in (err.value.details() or "")
+    failure = assert_error(err, grpc.StatusCode.INVALID_ARGUMENT, fields=fields)
+    assert "Traceback" not in failure.message
     assert await count_members(identity_app) == 0
 
 
@@ -152,7 +148,7 @@ async def test_store_desk_registration_needs_an_operator(identity, mint):
     request = register_request(channel=res.REGISTRATION_CHANNEL_STORE_DESK, password="")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await identity.RegisterMember(request)
-    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert_error(err, grpc.StatusCode.UNAUTHENTICATED)
     member = await identity.RegisterMember(
         request, metadata=mint("desk-1", "operator", ["identity:write"])
     )

@@ -9,6 +9,7 @@ from google.protobuf import field_mask_pb2
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from tests.support import idnum
+from tests.support.ids import uid
 
 from .helpers import (
     CLOSED,
@@ -19,7 +20,6 @@ from .helpers import (
     member_row,
     outbox_types,
     register,
-    rid,
     snapshot,
 )
 
@@ -28,12 +28,12 @@ ADMIN = ("risk-desk", "operator", ["identity:admin"])
 
 def freeze(member, reason="chargeback-risk", request_id=None):
     return pb.FreezeMemberRequest(
-        request_id=request_id or rid(), member_id=member.member_id, reason=reason
+        request_id=request_id or uid(), member_id=member.member_id, reason=reason
     )
 
 
 def unfreeze(member, reason="cleared"):
-    return pb.UnfreezeMemberRequest(request_id=rid(), member_id=member.member_id, reason=reason)
+    return pb.UnfreezeMemberRequest(request_id=uid(), member_id=member.member_id, reason=reason)
 
 
 async def test_freeze_sets_status_audits_and_publishes(identity, identity_app, tap, mint):
@@ -113,7 +113,7 @@ async def test_member_closes_itself_and_its_personal_data_is_erased(identity, id
     )
     await identity.VerifyRealName(
         pb.VerifyRealNameRequest(
-            request_id=rid(),
+            request_id=uid(),
             member_id=member.member_id,
             legal_name="张三丰",
             id_number=idnum.make(11),
@@ -122,12 +122,12 @@ async def test_member_closes_itself_and_its_personal_data_is_erased(identity, id
     )
     await identity.LinkAccount(
         pb.LinkAccountRequest(
-            request_id=rid(), member_id=member.member_id, provider="wechat", subject="wx-1"
+            request_id=uid(), member_id=member.member_id, provider="wechat", subject="wx-1"
         ),
         metadata=member.auth,
     )
     response = await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=rid(), member_id=member.member_id, reason="moving"),
+        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id, reason="moving"),
         metadata=member.auth,
     )
     closed = response.member
@@ -186,19 +186,19 @@ async def test_closed_members_contact_and_id_number_are_free_again(identity, min
     number = idnum.make(12)
     await identity.VerifyRealName(
         pb.VerifyRealNameRequest(
-            request_id=rid(), member_id=member.member_id, legal_name="张三", id_number=number
+            request_id=uid(), member_id=member.member_id, legal_name="张三", id_number=number
         ),
         metadata=member.auth,
     )
     await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=rid(), member_id=member.member_id),
+        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id),
         metadata=mint(*ADMIN),
     )
     again = await register(identity, phone=member.phone)
     assert again.member_id != member.member_id
     await identity.VerifyRealName(
         pb.VerifyRealNameRequest(
-            request_id=rid(), member_id=again.member_id, legal_name="张三", id_number=number
+            request_id=uid(), member_id=again.member_id, legal_name="张三", id_number=number
         ),
         metadata=again.auth,
     )
@@ -206,11 +206,11 @@ async def test_closed_members_contact_and_id_number_are_free_again(identity, min
 
 async def test_closing_twice_changes_nothing(identity, identity_app, mint):
     member = await register(identity)
-    close = pb.CloseMemberRequest(request_id=rid(), member_id=member.member_id)
+    close = pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id)
     await identity.CloseMember(close, metadata=member.auth)
     before = await snapshot(identity_app.pool)
     response = await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=rid(), member_id=member.member_id), metadata=mint(*ADMIN)
+        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id), metadata=mint(*ADMIN)
     )
     assert response.member.status == res.MEMBER_STATUS_CLOSED
     after = await snapshot(identity_app.pool)
@@ -236,29 +236,29 @@ async def test_closing_twice_changes_nothing(identity, identity_app, mint):
 async def test_operations_on_a_closed_member_are_member_closed(identity, identity_app, mint, rpc):
     member = await register(identity)
     await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=rid(), member_id=member.member_id),
+        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id),
         metadata=member.auth,
     )
     md = mint("ops-1", "operator", ["identity:admin", "identity:write"])
     m = member.member_id
     requests = {
         "UpdateProfile": pb.UpdateProfileRequest(
-            request_id=rid(),
+            request_id=uid(),
             member_id=m,
             profile=res.Profile(nickname="back"),
             update_mask=field_mask_pb2.FieldMask(paths=["nickname"]),
         ),
         "VerifyRealName": pb.VerifyRealNameRequest(
-            request_id=rid(), member_id=m, legal_name="张三", id_number=idnum.make(13)
+            request_id=uid(), member_id=m, legal_name="张三", id_number=idnum.make(13)
         ),
         "LinkAccount": pb.LinkAccountRequest(
-            request_id=rid(), member_id=m, provider="wechat", subject="wx-late"
+            request_id=uid(), member_id=m, provider="wechat", subject="wx-late"
         ),
-        "UnlinkAccount": pb.UnlinkAccountRequest(request_id=rid(), member_id=m, provider="wechat"),
-        "FreezeMember": pb.FreezeMemberRequest(request_id=rid(), member_id=m, reason="risk"),
-        "UnfreezeMember": pb.UnfreezeMemberRequest(request_id=rid(), member_id=m, reason="ok"),
-        "AddMemberTags": pb.AddMemberTagsRequest(request_id=rid(), member_id=m, tags=["vip"]),
-        "RemoveMemberTags": pb.RemoveMemberTagsRequest(request_id=rid(), member_id=m, tags=["vip"]),
+        "UnlinkAccount": pb.UnlinkAccountRequest(request_id=uid(), member_id=m, provider="wechat"),
+        "FreezeMember": pb.FreezeMemberRequest(request_id=uid(), member_id=m, reason="risk"),
+        "UnfreezeMember": pb.UnfreezeMemberRequest(request_id=uid(), member_id=m, reason="ok"),
+        "AddMemberTags": pb.AddMemberTagsRequest(request_id=uid(), member_id=m, tags=["vip"]),
+        "RemoveMemberTags": pb.RemoveMemberTagsRequest(request_id=uid(), member_id=m, tags=["vip"]),
     }
     before = await snapshot(identity_app.pool)
     for metadata in (md, member.auth) if rpc in ("UpdateProfile", "LinkAccount") else (md,):

@@ -10,8 +10,9 @@ import pytest
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
+from tests.support.ids import uid
 
-from .helpers import fails, register, rid, snapshot
+from .helpers import fails, register, snapshot
 
 WRITE = ("crm-1", "operator", ["identity:write"])
 READ = ("crm-1", "operator", ["identity:read"])
@@ -20,7 +21,7 @@ ADMIN = ("crm-1", "operator", ["identity:admin"])
 
 async def tag(stub, mint, member, *tags):
     return await stub.AddMemberTags(
-        pb.AddMemberTagsRequest(request_id=rid(), member_id=member.member_id, tags=list(tags)),
+        pb.AddMemberTagsRequest(request_id=uid(), member_id=member.member_id, tags=list(tags)),
         metadata=mint(*WRITE),
     )
 
@@ -41,7 +42,7 @@ async def test_add_tags_keeps_each_once_and_remove_ignores_absent(identity, iden
     assert await tags_in_db(identity_app, member) == ["b2b", "segment:2026.q1", "vip"]
     removed = await identity.RemoveMemberTags(
         pb.RemoveMemberTagsRequest(
-            request_id=rid(), member_id=member.member_id, tags=["b2b", "never-there"]
+            request_id=uid(), member_id=member.member_id, tags=["b2b", "never-there"]
         ),
         metadata=mint(*WRITE),
     )
@@ -70,7 +71,7 @@ async def test_bad_tags_are_invalid_and_change_nothing(identity, identity_app, m
     ):
         await fails(
             rpc(
-                request_class(request_id=rid(), member_id=member.member_id, tags=tags),
+                request_class(request_id=uid(), member_id=member.member_id, tags=tags),
                 metadata=mint(*WRITE),
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -134,7 +135,7 @@ async def test_list_filters_by_status_and_tag(identity, mint):
     members = [await register(identity, login=False) for _ in range(4)]
     for member in members[:2]:
         await identity.FreezeMember(
-            pb.FreezeMemberRequest(request_id=rid(), member_id=member.member_id, reason="risk"),
+            pb.FreezeMemberRequest(request_id=uid(), member_id=member.member_id, reason="risk"),
             metadata=mint(*ADMIN),
         )
     await tag(identity, mint, members[1], "vip")

@@ -9,6 +9,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from services.kit import errors, idempotency
+from tests.support.grpc_errors import assert_error
 
 
 def _messages():
@@ -87,9 +88,7 @@ async def test_same_request_id_for_a_different_request_is_rejected(kit_db):
     ):
         with pytest.raises(errors.AppError) as raised:
             await idempotency.run_once(kit_db, method, other_request, Response, work)
-        assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
-        assert raised.value.reason == "REQUEST_ID_REUSED"
-        assert [f for f, _ in raised.value.violations] == ["request_id"]
+        assert_error(raised, grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_ID_REUSED", ["request_id"])
     assert work.runs == 1
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
@@ -11,19 +10,9 @@ from prometheus_client import REGISTRY
 
 from services.kit import events, inbox
 from tests.support import bus, servers, tcp_proxy
+from tests.support.waiting import wait_until
 
 BROKER = servers.broker_settings()
-
-
-async def _wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Harness:
@@ -99,7 +88,7 @@ class Harness:
                 found.append(message)
             return len(found) >= expected
 
-        await _wait_until(drained, timeout, f"{expected} message(s) in {self.name}.dlq")
+        await wait_until(drained, timeout, f"{expected} message(s) in {self.name}.dlq")
         await asyncio.sleep(0.3)
         await drained()  # nothing more than expected arrives
         await channel.close()
@@ -127,9 +116,9 @@ async def test_same_event_three_times_applies_once(harness):
     event_id = str(uuid.uuid4())
     for _ in range(3):
         await harness.publish("order.paid", "order-1", event_id=event_id)
-    await _wait_until(lambda: _effects_at_least(harness, 1), 10, "the effect")
+    await wait_until(lambda: _effects_at_least(harness, 1), 10, "the effect")
     # Let every copy be handled: the inbox rejects the later ones.
-    await _wait_until(lambda: _queue_settled(harness), 10, "the queue to drain")
+    await wait_until(lambda: _queue_settled(harness), 10, "the queue to drain")
     assert await harness.effects(event_id) == 1
     rows = await harness.pool.fetch("SELECT * FROM inbox WHERE consumer = $1", harness.name)
     assert [(r["event_id"], r["event_type"]) for r in rows] == [
@@ -143,8 +132,8 @@ async def test_many_concurrent_copies_apply_once(harness):
     ids = [str(uuid.uuid4()) for _ in range(20)]
     for _copy in range(3):
         await asyncio.gather(*(harness.publish("order.paid", "o", event_id=i) for i in ids))
-    await _wait_until(lambda: _effects_at_least(harness, 20), 15, "every effect")
-    await _wait_until(lambda: _queue_settled(harness), 10, "the queue to drain")
+    await wait_until(lambda: _effects_at_least(harness, 20), 15, "every effect")
+    await wait_until(lambda: _queue_settled(harness), 10, "the queue to drain")
     assert await harness.effects() == 20
     assert (
         await harness.pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", harness.name)
@@ -158,7 +147,7 @@ async def test_failing_event_is_dead_lettered_and_does_not_block_the_queue(harne
     await harness.start({paid: harness.recording(fail_subjects={"bad"})}, delivery_limit=limit)
     bad = await harness.publish("order.paid", "bad")
     good = await harness.publish("order.paid", "good")
-    await _wait_until(lambda: _effects_at_least(harness, 1, good), 10, "the good event")
+    await wait_until(lambda: _effects_at_least(harness, 1, good), 10, "the good event")
 
     (dead,) = await harness.dead_letters(1)
     assert dead.message_id == bad
@@ -170,7 +159,7 @@ async def test_failing_event_is_dead_lettered_and_does_not_block_the_queue(harne
     assert harness.calls.count(good) == 1
 
     later = await harness.publish("order.paid", "later")
-    await _wait_until(lambda: _effects_at_least(harness, 1, later), 10, "an event after it")
+    await wait_until(lambda: _effects_at_least(harness, 1, later), 10, "an event after it")
     assert _metric("events_dead_lettered_total", harness.name) == 1
     assert _metric("events_failed_total", harness.name) == limit + 1
 
@@ -180,7 +169,7 @@ async def test_a_failing_event_does_not_hold_up_the_ones_behind_it(harness):
     await harness.start({paid: harness.recording(fail_subjects={"bad"})}, delivery_limit=3)
     bad = await harness.publish("order.paid", "bad")
     goods = [await harness.publish("order.paid", f"good-{n}") for n in range(20)]
-    await _wait_until(lambda: _effects_at_least(harness, 20), 10, "the events behind it")
+    await wait_until(lambda: _effects_at_least(harness, 20), 10, "the events behind it")
     (dead,) = await harness.dead_letters(1)
     assert dead.message_id == bad
     assert sorted(set(harness.calls) - {bad}) == sorted(goods)
@@ -198,14 +187,14 @@ async def test_non_cloudevent_goes_straight_to_the_dead_letter_queue(harness):
     assert deaths and deaths[0]["reason"] == "rejected"
     assert _metric("events_dead_lettered_total", harness.name) == 1
     good = await harness.publish("order.paid", "fine")
-    await _wait_until(lambda: _effects_at_least(harness, 1, good), 10, "the next event")
+    await wait_until(lambda: _effects_at_least(harness, 1, good), 10, "the next event")
 
 
 async def test_event_without_handler_is_recorded_and_acked(harness):
     await harness.start({})
     event_id = await harness.publish("order.other", "x")
-    await _wait_until(lambda: _inbox_has(harness, event_id), 10, "the inbox row")
-    await _wait_until(lambda: _queue_settled(harness), 10, "the queue to drain")
+    await wait_until(lambda: _inbox_has(harness, event_id), 10, "the inbox row")
+    await wait_until(lambda: _queue_settled(harness), 10, "the queue to drain")
 
 
 async def test_apply_is_exactly_once_under_concurrency(harness):
@@ -296,10 +285,10 @@ async def test_every_event_applied_once_through_dropped_connections(kit_db, amqp
                 )
             cuts = 0
             for _ in range(3):  # cut while deliveries are in flight, once the consumer is back
-                await _wait_until(lambda: _busy(made, proxy), 10, "the consumer to resume")
+                await wait_until(lambda: _busy(made, proxy), 10, "the consumer to resume")
                 cuts += await proxy.cut(refuse_seconds=0.1) > 0
             assert cuts == 3
-            await _wait_until(lambda: _effects_at_least(made, len(ids)), 30, "every effect")
+            await wait_until(lambda: _effects_at_least(made, len(ids)), 30, "every effect")
             await asyncio.sleep(0.5)
             assert await made.effects() == len(ids) == len(set(ids))
             assert set(made.calls) == set(ids)

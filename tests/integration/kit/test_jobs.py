@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from urllib.parse import urlsplit
 
 from services.kit import db, jobs
 from tests.support import tcp_proxy
+from tests.support.waiting import wait_until
 
 
 def _recording_job(name: str, seconds: float = 0.3, interval: float = 60.0) -> jobs.Job:
@@ -101,7 +101,7 @@ async def test_scheduler_keeps_running_after_a_database_outage(kit_dsn, kit_db, 
 
 
 async def _wait_for_runs(pool, name: str, count: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while await _runs(pool, name) < count:
-        assert time.monotonic() < deadline, f"the job ran fewer than {count} times"
-        await asyncio.sleep(0.05)
+    async def ran() -> bool:
+        return await _runs(pool, name) >= count
+
+    await wait_until(ran, timeout, f"the job to run {count} times")

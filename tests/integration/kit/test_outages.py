@@ -8,13 +8,10 @@ restarts, at the cost of a few seconds rather than a server of the test's own.""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 import grpc
 import pytest
-from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
@@ -22,18 +19,11 @@ from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity.app import IdentityApp
 from services.kit import auth, db, errors, inbox
 from tests.support import bus, servers, tcp_proxy
+from tests.support.grpc_errors import assert_error
+from tests.support.waiting import wait_until
 
 BROKER = servers.broker_settings()
 OUTAGE_SECONDS = 4.0
-
-
-async def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := await predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 def _metric(name: str, consumer: str) -> float:
@@ -78,7 +68,7 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(kit_db, kit
                 )
                 return len(rows) == len(sent)
 
-            await _until(applied, OUTAGE_SECONDS + 30, "every event after the outage")
+            await wait_until(applied, OUTAGE_SECONDS + 30, "every event after the outage")
             assert _metric("events_delayed_total", name) > 0  # the outage was felt
             assert _metric("events_dead_lettered_total", name) == 0
             assert _metric("events_failed_total", name) == 0
@@ -97,23 +87,6 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(kit_db, kit
                 await channel.queue_delete(queue, if_unused=False, if_empty=False)
             await channel.close()
     assert left == 0
-
-
-def _details(error: grpc.aio.AioRpcError) -> tuple[str, int | None]:
-    from google.rpc import error_details_pb2
-
-    status = rpc_status.from_call(error)
-    reason, retry = "", None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry_info = error_details_pb2.RetryInfo()
-            detail.Unpack(retry_info)
-            retry = retry_info.retry_delay.seconds
-    return reason, retry
 
 
 @pytest.fixture
@@ -146,8 +119,8 @@ async def test_a_call_while_the_database_is_away_is_unavailable_with_retry_info(
     await proxy.cut(refuse_seconds=OUTAGE_SECONDS)
     with pytest.raises(grpc.aio.AioRpcError) as away:
         await stub.GetMember(request, metadata=operator, timeout=10)
-    assert away.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert _details(away.value) == ("DATABASE_UNAVAILABLE", 1)
+    failure = assert_error(away, grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
+    assert failure.retry_seconds == 1
 
     async def served_again() -> bool:
         try:
@@ -156,7 +129,7 @@ async def test_a_call_while_the_database_is_away_is_unavailable_with_retry_info(
             return exc.code() == grpc.StatusCode.NOT_FOUND
         return True
 
-    await _until(served_again, OUTAGE_SECONDS + 20, "the service to recover by itself")
+    await wait_until(served_again, OUTAGE_SECONDS + 20, "the service to recover by itself")
 
 
 async def test_keys_out_of_reach_are_unavailable_until_identity_is_back(identity_app, mint):
@@ -168,8 +141,8 @@ async def test_keys_out_of_reach_are_unavailable_until_identity_is_back(identity
         await proxy.cut(refuse_seconds=2.0)
         with pytest.raises(errors.AppError) as away:
             await verifier.verify(token)
-        assert away.value.code == grpc.StatusCode.UNAVAILABLE
-        assert away.value.reason == "KEYS_UNAVAILABLE" and away.value.retry_after_seconds
+        failure = assert_error(away, grpc.StatusCode.UNAVAILABLE, "KEYS_UNAVAILABLE")
+        assert failure.retry_seconds
 
         async def verified() -> bool:
             try:
@@ -178,4 +151,4 @@ async def test_keys_out_of_reach_are_unavailable_until_identity_is_back(identity
                 assert exc.code == grpc.StatusCode.UNAVAILABLE
                 return False
 
-        await _until(verified, 15, "the keys once identity is reachable")
+        await wait_until(verified, 15, "the keys once identity is reachable")

@@ -12,6 +12,7 @@ import pytest
 from services.kit import db, events, outbox
 from tests.support import tcp_proxy
 from tests.support.kit_events import ThingHappened, ThingNowhere, ThingRoutable
+from tests.support.waiting import wait_until
 
 OUTBOX = outbox.Outbox("kit")
 
@@ -26,17 +27,6 @@ async def _add(pool, count: int, per_tx: int, kind=ThingHappened, pause=0.0) -> 
         if pause:
             await asyncio.sleep(pause)
     return added
-
-
-async def _wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def _unpublished(pool) -> int:
@@ -83,18 +73,18 @@ async def test_relay_publishes_every_row_through_dropped_connections(
             # Cut only a live connection that is busy relaying: wait for the reconnect and for
             # more rows to go out since the last cut.
             before = len(seen.ids)
-            await _wait_until(
+            await wait_until(
                 lambda before=before: _relaying(proxy, seen, before), 15, "the relay to resume"
             )
             cuts += await proxy.cut(refuse_seconds=0.2) > 0
         assert not writer.done(), "the rows were all written before the last cut"
         added = await writer
         assert cuts == 3
-        await _wait_until(
+        await wait_until(
             lambda: _unpublished_is_zero(kit_db), timeout=60, what="every row published"
         )
         missing = set(added) - set(seen.ids)
-        await _wait_until(
+        await wait_until(
             lambda: _all_arrived(seen, added), timeout=20, what=f"{len(missing)} events on the tap"
         )
         assert relay._task is not None and not relay._task.done(), "the relay died"
@@ -127,8 +117,8 @@ async def test_two_relays_on_one_table_publish_every_row(kit_db, amqp, unique, c
         await relay.start()
     try:
         added = await _add(kit_db, 600, per_tx=30)
-        await _wait_until(lambda: _unpublished_is_zero(kit_db), 30, "every row published")
-        await _wait_until(lambda: _all_arrived(seen, added), 10, "every event on the tap")
+        await wait_until(lambda: _unpublished_is_zero(kit_db), 30, "every row published")
+        await wait_until(lambda: _all_arrived(seen, added), 10, "every event on the tap")
     finally:
         for relay in relays:
             await relay.stop()
@@ -159,7 +149,7 @@ async def test_two_relays_publish_batches_concurrently_without_overlap(
         await connection.close()
     assert sum(map(sum, counts)) == 400
     assert all(both > 0 for both in counts[0]), "the second replica waited instead of skipping"
-    await _wait_until(lambda: _all_arrived(seen, added), 10, "every event on the tap")
+    await wait_until(lambda: _all_arrived(seen, added), 10, "every event on the tap")
     assert len(seen.ids) == 400
 
 
@@ -185,7 +175,7 @@ async def test_unroutable_event_is_an_error_until_a_queue_is_bound(
     assert await relay.publish_batch() == 1
     row = await kit_db.fetchrow("SELECT * FROM outbox WHERE id = $1::uuid", event_id)
     assert row["published_at"] is not None
-    await _wait_until(lambda: _all_arrived(seen, [event_id]), 10, "the event on the tap")
+    await wait_until(lambda: _all_arrived(seen, [event_id]), 10, "the event on the tap")
     await connection.close()
 
 
@@ -208,7 +198,7 @@ async def test_unroutable_event_does_not_hold_back_routable_ones(
     by_id = {r["id"]: r for r in rows}
     assert all(by_id[i]["published_at"] is None and by_id[i]["last_error"] for i in lost)
     assert all(by_id[i]["published_at"] is not None for i in routable)
-    await _wait_until(lambda: _all_arrived(seen, routable), 10, "the routable events")
+    await wait_until(lambda: _all_arrived(seen, routable), 10, "the routable events")
     await connection.close()
 
 
@@ -227,12 +217,12 @@ async def test_relay_survives_its_listening_connection_being_killed(
     try:
         for _ in range(5):
             added += await _add(kit_db, 10, per_tx=10)
-            await _wait_until(lambda a=added: _all_arrived(seen, a), 10, "the events")
-            pid = await _wait_until(lambda: _listener_pid(kit_db), 10, "the LISTEN connection")
+            await wait_until(lambda a=added: _all_arrived(seen, a), 10, "the events")
+            pid = await wait_until(lambda: _listener_pid(kit_db), 10, "the LISTEN connection")
             assert await kit_db.fetchval("SELECT pg_terminate_backend($1)", pid)
             await asyncio.sleep(0.3)
         added += await _add(kit_db, 10, per_tx=10)
-        await _wait_until(lambda: _all_arrived(seen, added), 10, "the events after the kills")
+        await wait_until(lambda: _all_arrived(seen, added), 10, "the events after the kills")
     finally:
         await asyncio.wait_for(relay.stop(), 10)
         await connection.close()
@@ -254,7 +244,7 @@ async def test_unroutable_is_still_an_error_after_a_reconnect(
     relay = make_relay(kit_db, connection, exchange, batch=10, poll_seconds=0.1)
     await relay._connect()
     await proxy.cut()
-    await _wait_until(lambda: _reconnected(proxy, connection), 10, "the reconnect")
+    await wait_until(lambda: _reconnected(proxy, connection), 10, "the reconnect")
     await _add(kit_db, 2, per_tx=2)
     published = None
     for _ in range(50):  # the channel may still be recovering right after the reconnect
@@ -283,8 +273,8 @@ async def test_relay_started_and_stopped_during_a_broker_outage(
     relay = make_relay(kit_db, connection, exchange, batch=50, poll_seconds=0.1)
     await relay.start()
     added = await _add(kit_db, 20, per_tx=10)
-    await _wait_until(lambda: _all_arrived(seen, added), 15, "the events after the outage")
-    await _wait_until(lambda: _unpublished_is_zero(kit_db), 5, "the rows marked")
+    await wait_until(lambda: _all_arrived(seen, added), 15, "the events after the outage")
+    await wait_until(lambda: _unpublished_is_zero(kit_db), 5, "the rows marked")
 
     await proxy.cut(refuse_seconds=30)  # the broker stays away: stop must not wait for it
     more = await _add(kit_db, 5, per_tx=5)
@@ -305,7 +295,7 @@ async def test_a_batch_cut_mid_way_marks_only_what_the_broker_confirmed(
     await relay._connect()
     added = await _add(kit_db, 1500, per_tx=1500)
     batch = asyncio.create_task(relay.publish_batch())
-    await _wait_until(lambda: _seen_at_least(seen, 200), 10, "the batch to be under way")
+    await wait_until(lambda: _seen_at_least(seen, 200), 10, "the batch to be under way")
     await proxy.cut()
     with pytest.raises(ConnectionError):  # aiormq's connection errors are ConnectionErrors
         await batch
@@ -317,13 +307,13 @@ async def test_a_batch_cut_mid_way_marks_only_what_the_broker_confirmed(
     await asyncio.sleep(0.5)
     assert published <= set(seen.ids), "a row was marked published without reaching a queue"
 
-    await _wait_until(lambda: _reconnected(proxy, connection), 10, "the reconnect")
+    await wait_until(lambda: _reconnected(proxy, connection), 10, "the reconnect")
     for _ in range(50):
         with contextlib.suppress(Exception):
             if await relay.publish_batch() == 0 and not await _unpublished(kit_db):
                 break
         await asyncio.sleep(0.1)
-    await _wait_until(lambda: _all_arrived(seen, added), 10, "every event")
+    await wait_until(lambda: _all_arrived(seen, added), 10, "every event")
     await connection.close()
 
 

@@ -9,18 +9,19 @@ import sys
 import uuid
 
 import grpc
-import pytest
 
 from loyalty.points.v1 import points_service_pb2 as pb
-from tests.support.grpc_errors import details
+from tests.support.grpc_errors import fails
+from tests.support.points import (
+    capture_request,
+    grant_request,
+    redeem_request,
+    release_request,
+    reserve_request,
+)
 
-from .conftest import uid
-
-
-async def refused(call) -> tuple:
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await call
-    return err.value.code(), details(err.value)[0]
+DENIED = grpc.StatusCode.PERMISSION_DENIED
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_tokens_and_scopes(points, points_app, mint, operator, new_member, fund):
@@ -30,30 +31,29 @@ async def test_tokens_and_scopes(points, points_app, mint, operator, new_member,
     assert (
         await points.GetBalance(pb.GetBalanceRequest(member_id=member), metadata=own)
     ).balance.available == 100
-    assert await refused(points.GetBalance(pb.GetBalanceRequest(member_id=member))) == (
-        grpc.StatusCode.UNAUTHENTICATED,
+    await fails(
+        points.GetBalance(pb.GetBalanceRequest(member_id=member)),
+        UNAUTHENTICATED,
         "UNAUTHENTICATED",
     )
-    assert await refused(
-        points.GetBalance(pb.GetBalanceRequest(member_id=other), metadata=own)
-    ) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_OWNER")
-    assert await refused(
-        points.Grant(
-            pb.GrantRequest(request_id=uid(), member_id=member, rule_code="task", points=5),
-            metadata=own,
-        )
-    ) == (grpc.StatusCode.PERMISSION_DENIED, "MISSING_SCOPE")
+    await fails(
+        points.GetBalance(pb.GetBalanceRequest(member_id=other), metadata=own),
+        DENIED,
+        "NOT_OWNER",
+    )
+    await fails(
+        points.Grant(grant_request(member, "task", points=5), metadata=own),
+        DENIED,
+        "MISSING_SCOPE",
+    )
     reader = mint("reporting", kind="service", scopes=["points:read"])
-    assert await refused(
-        points.Redeem(
-            pb.RedeemRequest(request_id=uid(), member_id=member, points=1, catalogue_item="c"),
-            metadata=reader,
-        )
-    ) == (grpc.StatusCode.PERMISSION_DENIED, "MISSING_SCOPE")
+    await fails(points.Redeem(redeem_request(member, 1), metadata=reader), DENIED, "MISSING_SCOPE")
     expired = mint(member, ttl=-60)
-    assert await refused(
-        points.GetBalance(pb.GetBalanceRequest(member_id=member), metadata=expired)
-    ) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_EXPIRED")
+    await fails(
+        points.GetBalance(pb.GetBalanceRequest(member_id=member), metadata=expired),
+        UNAUTHENTICATED,
+        "TOKEN_EXPIRED",
+    )
 
 
 async def test_members_hold_and_release_their_own_holds_only(
@@ -63,29 +63,22 @@ async def test_members_hold_and_release_their_own_holds_only(
     await fund(member, 100)
     own = mint(member)
     hold = (
-        await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(), member_id=member, order_id="o", points=10, order_amount_minor=500
-            ),
-            metadata=own,
-        )
+        await points.ReserveHold(reserve_request(member, 10, order_amount_minor=500), metadata=own)
     ).hold
-    assert await refused(
-        points.CaptureHold(
-            pb.CaptureHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=own
-        )
-    ) == (grpc.StatusCode.PERMISSION_DENIED, "MISSING_SCOPE")
-    assert await refused(
-        points.ReleaseHold(
-            pb.ReleaseHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=mint(other)
-        )
-    ) == (grpc.StatusCode.NOT_FOUND, "HOLD_NOT_FOUND")
-    assert await refused(
-        points.GetHold(pb.GetHoldRequest(hold_id=hold.hold_id), metadata=mint(other))
-    ) == (grpc.StatusCode.NOT_FOUND, "HOLD_NOT_FOUND")
-    released = await points.ReleaseHold(
-        pb.ReleaseHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=own
+    await fails(
+        points.CaptureHold(capture_request(hold.hold_id), metadata=own), DENIED, "MISSING_SCOPE"
     )
+    await fails(
+        points.ReleaseHold(release_request(hold.hold_id), metadata=mint(other)),
+        grpc.StatusCode.NOT_FOUND,
+        "HOLD_NOT_FOUND",
+    )
+    await fails(
+        points.GetHold(pb.GetHoldRequest(hold_id=hold.hold_id), metadata=mint(other)),
+        grpc.StatusCode.NOT_FOUND,
+        "HOLD_NOT_FOUND",
+    )
+    released = await points.ReleaseHold(release_request(hold.hold_id), metadata=own)
     assert released.balance.available == 100
 
 

@@ -6,15 +6,19 @@ import asyncio
 import datetime as dt
 
 import grpc
-import pytest
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
 from services.points.domain.rules import EarningRule
 from services.points.store import rules as rule_store
-from tests.support.grpc_errors import details
-
-from .conftest import assert_reconciled, uid
+from tests.support.grpc_errors import details, fails
+from tests.support.ids import uid
+from tests.support.points import (
+    assert_reconciled,
+    grant_request,
+    redeem_request,
+    upsert_rule_request,
+)
 
 # 15:59 UTC is 23:59 in Shanghai; 16:00 UTC is the next business day.
 DAY1 = dt.datetime(2025, 6, 1, 15, 0, tzinfo=dt.UTC)
@@ -35,9 +39,7 @@ async def test_sign_in_once_per_business_day_with_streak_bonus(
     first = await sign_in(points, own, member)
     assert (first.points, first.streak_days, first.balance.available) == (5, 1, 5)
     clock.set(DAY1 + dt.timedelta(minutes=59))  # 23:59 Shanghai, same business day
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await sign_in(points, own, member)
-    assert details(err.value)[0] == "ALREADY_SIGNED_IN"
+    await fails(sign_in(points, own, member), reason="ALREADY_SIGNED_IN")
     clock.set(DAY1 + dt.timedelta(hours=1))  # 00:00 Shanghai: the next day
     second = await sign_in(points, own, member)
     assert (second.points, second.streak_days) == (5, 2)
@@ -48,9 +50,7 @@ async def test_sign_in_once_per_business_day_with_streak_bonus(
     fourth = await sign_in(points, own, member)
     assert (fourth.points, fourth.streak_days, fourth.balance.available) == (5, 1, 25)
     other = await new_member()
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await sign_in(points, own, other)
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    await fails(sign_in(points, own, other), grpc.StatusCode.PERMISSION_DENIED)
 
 
 async def test_rule_versions_apply_from_their_effective_time(
@@ -60,11 +60,8 @@ async def test_rule_versions_apply_from_their_effective_time(
     now = dt.datetime(2025, 7, 1, 2, 0, tzinfo=dt.UTC)
     clock.set(now)
     v2 = await points.UpsertEarningRule(
-        pb.UpsertEarningRuleRequest(
-            request_id=uid(),
-            rule=res.EarningRule(
-                rule_code="sign_in", kind=res.EARNING_RULE_KIND_SIGN_IN, points=8, enabled=True
-            ),
+        upsert_rule_request(
+            rule_code="sign_in", kind=res.EARNING_RULE_KIND_SIGN_IN, points=8, enabled=True
         ),
         metadata=operator,
     )
@@ -119,33 +116,24 @@ async def test_period_cap_counts_a_rolling_window_of_business_days(
     member = await new_member()
     clock.set(DAY1)
     await points.UpsertEarningRule(
-        pb.UpsertEarningRuleRequest(
-            request_id=uid(),
-            rule=res.EarningRule(
-                rule_code="task.weekly",
-                kind=res.EARNING_RULE_KIND_TASK,
-                period_cap=30,
-                period_days=7,
-                enabled=True,
-            ),
+        upsert_rule_request(
+            rule_code="task.weekly",
+            kind=res.EARNING_RULE_KIND_TASK,
+            period_cap=30,
+            period_days=7,
+            enabled=True,
         ),
         metadata=operator,
     )
 
     async def grant(amount):
         return await points.Grant(
-            pb.GrantRequest(
-                request_id=uid(), member_id=member, rule_code="task.weekly", points=amount
-            ),
-            metadata=operator,
+            grant_request(member, "task.weekly", points=amount), metadata=operator
         )
 
     await grant(20)
     clock.set(DAY1 + dt.timedelta(days=1))
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await grant(20)
-    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert details(err.value)[0] == "PERIOD_CAP_REACHED"
+    await fails(grant(20), grpc.StatusCode.RESOURCE_EXHAUSTED, "PERIOD_CAP_REACHED")
     await grant(10)
     clock.set(DAY1 + dt.timedelta(days=7))  # the first day left the window
     response = await grant(20)
@@ -170,10 +158,7 @@ async def test_merchant_grants_draw_on_the_budget_and_never_overdraw(
     async def visit(member):
         try:
             return await points.Grant(
-                pb.GrantRequest(
-                    request_id=uid(), member_id=member, rule_code="shop_visit", merchant_id="shop-7"
-                ),
-                metadata=operator,
+                grant_request(member, "shop_visit", merchant_id="shop-7"), metadata=operator
             )
         except grpc.aio.AioRpcError as exc:
             return details(exc)[0]
@@ -194,10 +179,7 @@ async def test_history_pages_and_filters(points, points_app, operator, new_membe
     member = await new_member()
     for i in range(5):
         await fund(member, i + 1)
-    await points.Redeem(
-        pb.RedeemRequest(request_id=uid(), member_id=member, points=3, catalogue_item="c"),
-        metadata=operator,
-    )
+    await points.Redeem(redeem_request(member, 3), metadata=operator)
     seen, token = [], ""
     while True:
         page = await points.ListLedgerEntries(
@@ -212,8 +194,8 @@ async def test_history_pages_and_filters(points, points_app, operator, new_membe
     first = await points.ListLedgerEntries(
         pb.ListLedgerEntriesRequest(member_id=member, page_size=2), metadata=operator
     )
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await points.ListLedgerEntries(
+    await fails(
+        points.ListLedgerEntries(
             pb.ListLedgerEntriesRequest(
                 member_id=member,
                 page_size=2,
@@ -221,8 +203,10 @@ async def test_history_pages_and_filters(points, points_app, operator, new_membe
                 kind=res.LEDGER_ENTRY_KIND_DEBIT,
             ),
             metadata=operator,
-        )
-    assert details(err.value) == ("INVALID_ARGUMENT", ["page_token"])
+        ),
+        reason="INVALID_ARGUMENT",
+        fields=["page_token"],
+    )
     debits = await points.ListLedgerEntries(
         pb.ListLedgerEntriesRequest(member_id=member, kind=res.LEDGER_ENTRY_KIND_DEBIT),
         metadata=operator,
@@ -238,14 +222,7 @@ async def test_tier_upgrade_gift_is_granted_with_its_amount(
     member = await new_member()
     growth = mint("growth", kind="service", scopes=["points:grant"])
     response = await points.Grant(
-        pb.GrantRequest(
-            request_id=uid(),
-            member_id=member,
-            rule_code="tier_upgrade",
-            points=300,
-            reference="gold",
-        ),
-        metadata=growth,
+        grant_request(member, "tier_upgrade", points=300, reference="gold"), metadata=growth
     )
     assert response.points == 300 and response.expire_time.seconds > 0
     assert (await balance(member)).available == 300

@@ -11,9 +11,19 @@ import pytest
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
-from tests.support.grpc_errors import details
-
-from .conftest import assert_reconciled, uid
+from tests.support import snapshots
+from tests.support.grpc_errors import fails
+from tests.support.ids import uid
+from tests.support.points import (
+    adjust_request,
+    assert_reconciled,
+    capture_request,
+    grant_request,
+    redeem_request,
+    release_request,
+    reserve_request,
+    upsert_rule_request,
+)
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -35,12 +45,8 @@ TABLES = (
 
 
 async def snapshot(pool) -> dict:
-    state = {
-        t: [tuple(r) for r in await pool.fetch(f"SELECT * FROM {t} ORDER BY 1, 2")] for t in TABLES
-    }
     # The relay marks outbox rows published at any moment: compare which rows exist.
-    state["outbox"] = [r["id"] for r in await pool.fetch("SELECT id FROM outbox ORDER BY id")]
-    return state
+    return await snapshots.snapshot(pool, *TABLES, outbox="SELECT id FROM outbox")
 
 
 @pytest.fixture
@@ -52,14 +58,7 @@ async def world(points, points_app, operator, new_member, fund, clock):
 
     async def reserve(order_id, amount=10):
         response = await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=active,
-                order_id=order_id,
-                points=amount,
-                order_amount_minor=10_000,
-            ),
-            metadata=operator,
+            reserve_request(active, amount, order_id), metadata=operator
         )
         return response.hold.hold_id
 
@@ -68,41 +67,28 @@ async def world(points, points_app, operator, new_member, fund, clock):
     clock.set(now)
     held = await reserve("o-held")
     captured = await reserve("o-captured")
-    await points.CaptureHold(
-        pb.CaptureHoldRequest(request_id=uid(), hold_id=captured), metadata=operator
-    )
+    await points.CaptureHold(capture_request(captured), metadata=operator)
     released = await reserve("o-released")
-    await points.ReleaseHold(
-        pb.ReleaseHoldRequest(request_id=uid(), hold_id=released), metadata=operator
-    )
+    await points.ReleaseHold(release_request(released), metadata=operator)
     await points.TopUpMerchantBudget(
         pb.TopUpMerchantBudgetRequest(request_id=uid(), merchant_id="m-1", points=5),
         metadata=operator,
     )
     await points.UpsertEarningRule(
-        pb.UpsertEarningRuleRequest(
-            request_id=uid(),
-            rule=res.EarningRule(rule_code="task.off", kind=res.EARNING_RULE_KIND_TASK, points=5),
-        ),
+        upsert_rule_request(rule_code="task.off", kind=res.EARNING_RULE_KIND_TASK, points=5),
         metadata=operator,
     )
     await points.UpsertEarningRule(
-        pb.UpsertEarningRuleRequest(
-            request_id=uid(),
-            rule=res.EarningRule(
-                rule_code="task.capped",
-                kind=res.EARNING_RULE_KIND_TASK,
-                points=5,
-                daily_cap=5,
-                enabled=True,
-            ),
+        upsert_rule_request(
+            rule_code="task.capped",
+            kind=res.EARNING_RULE_KIND_TASK,
+            points=5,
+            daily_cap=5,
+            enabled=True,
         ),
         metadata=operator,
     )
-    await points.Grant(
-        pb.GrantRequest(request_id=uid(), member_id=active, rule_code="task.capped"),
-        metadata=operator,
-    )
+    await points.Grant(grant_request(active, "task.capped"), metadata=operator)
     await points.SignIn(pb.SignInRequest(request_id=uid(), member_id=active), metadata=operator)
     return SimpleNamespace(
         active=active,
@@ -116,42 +102,27 @@ async def world(points, points_app, operator, new_member, fund, clock):
 
 
 def redeem(member, amount=10, item="coupon.x", request_id=None):
-    return "Redeem", pb.RedeemRequest(
-        request_id=uid() if request_id is None else request_id,
-        member_id=member,
-        points=amount,
-        catalogue_item=item,
-    )
+    return "Redeem", redeem_request(member, amount, item, request_id)
 
 
 def reserve(member, amount=10, order_amount=10_000, order_id="o-new"):
-    return "ReserveHold", pb.ReserveHoldRequest(
-        request_id=uid(),
-        member_id=member,
-        order_id=order_id,
-        points=amount,
-        order_amount_minor=order_amount,
-    )
+    return "ReserveHold", reserve_request(member, amount, order_id, order_amount)
 
 
 def capture(hold_id):
-    return "CaptureHold", pb.CaptureHoldRequest(request_id=uid(), hold_id=hold_id)
+    return "CaptureHold", capture_request(hold_id)
 
 
 def grant(member, rule_code="task", **kw):
-    return "Grant", pb.GrantRequest(request_id=uid(), member_id=member, rule_code=rule_code, **kw)
+    return "Grant", grant_request(member, rule_code, **kw)
 
 
 def adjust(member, delta, reason="fix"):
-    return "Adjust", pb.AdjustRequest(
-        request_id=uid(), member_id=member, delta=delta, reason=reason
-    )
+    return "Adjust", adjust_request(member, delta, reason)
 
 
 def upsert(**rule):
-    return "UpsertEarningRule", pb.UpsertEarningRuleRequest(
-        request_id=uid(), rule=res.EarningRule(**rule)
-    )
+    return "UpsertEarningRule", upsert_rule_request(**rule)
 
 
 CASES = {
@@ -197,7 +168,7 @@ CASES = {
     "capture released": (lambda w: capture(w.released), PRECONDITION, "HOLD_RELEASED", []),
     "unknown hold": (lambda w: capture(str(uuid.uuid4())), NOT_FOUND, "HOLD_NOT_FOUND", []),
     "release captured": (
-        lambda w: ("ReleaseHold", pb.ReleaseHoldRequest(request_id=uid(), hold_id=w.captured)),
+        lambda w: ("ReleaseHold", release_request(w.captured)),
         PRECONDITION,
         "HOLD_CAPTURED",
         [],
@@ -306,10 +277,7 @@ async def test_refused_call_is_precise_and_changes_nothing(
     build, code, reason, fields = CASES[case]
     method, request = build(world)
     before = await snapshot(points_app.pool)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await getattr(points, method)(request, metadata=operator)
-    assert err.value.code() == code
-    assert details(err.value) == (reason, fields)
-    assert "Traceback" not in (err.value.details() or "")
+    failure = await fails(getattr(points, method)(request, metadata=operator), code, reason, fields)
+    assert "Traceback" not in failure.message
     assert await snapshot(points_app.pool) == before
     await assert_reconciled(points_app.pool)

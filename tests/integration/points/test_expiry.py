@@ -7,8 +7,7 @@ import datetime as dt
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
 from services.points import jobs
-
-from .conftest import assert_reconciled, uid
+from tests.support.points import assert_reconciled, redeem_request, reserve_request
 
 T0 = dt.datetime(2025, 1, 10, 4, 0, tzinfo=dt.UTC)  # noon in Shanghai
 # A lot lasts 12 months and ends with its business day (midnight Shanghai = 16:00 UTC).
@@ -17,16 +16,13 @@ EXPIRY_B = dt.datetime(2026, 2, 19, 16, 0, tzinfo=dt.UTC)
 
 
 async def redeem(points, operator, member, amount):
-    return await points.Redeem(
-        pb.RedeemRequest(request_id=uid(), member_id=member, points=amount, catalogue_item="c"),
-        metadata=operator,
-    )
+    return await points.Redeem(redeem_request(member, amount), metadata=operator)
 
 
 async def test_expiry_across_lots_with_partial_spends(
     points, points_app, operator, new_member, fund, balance, clock, tap
 ):
-    ledger, pool = points_app.ledger, points_app.pool
+    ledger, pool = points_app.usecases, points_app.pool
     member = await new_member()
     clock.set(T0)
     await fund(member, 100)  # lot A
@@ -77,23 +73,12 @@ async def test_expiry_across_lots_with_partial_spends(
 async def test_held_points_do_not_expire_until_released(
     points, points_app, operator, new_member, fund, balance, clock
 ):
-    ledger, pool = points_app.ledger, points_app.pool
+    ledger, pool = points_app.usecases, points_app.pool
     member = await new_member()
     clock.set(T0)
     await fund(member, 100)
     clock.set(EXPIRY_A - dt.timedelta(minutes=10))
-    hold = (
-        await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=member,
-                order_id="o",
-                points=50,
-                order_amount_minor=10_000,
-            ),
-            metadata=operator,
-        )
-    ).hold
+    hold = (await points.ReserveHold(reserve_request(member, 50), metadata=operator)).hold
     assert await jobs.expire_lots(ledger, pool, EXPIRY_A) == 50
     b = await balance(member)
     assert (b.available, b.held) == (0, 50)
@@ -121,7 +106,7 @@ async def test_lots_of_one_business_day_expire_together(
     assert [r["expires_at"] for r in ends] == [dt.datetime(2026, 3, 2, 16, 0, tzinfo=dt.UTC)]
     assert (
         await jobs.notify_expiring(
-            points_app.ledger, points_app.pool, dt.datetime(2026, 2, 20, tzinfo=dt.UTC)
+            points_app.usecases, points_app.pool, dt.datetime(2026, 2, 20, tzinfo=dt.UTC)
         )
         == 1
     )

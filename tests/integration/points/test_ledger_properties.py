@@ -17,10 +17,9 @@ from services.kit import db, errors
 from services.points import jobs
 from services.points.domain import calendar
 from services.points.domain.rules import EarningRule
-from services.points.orders import Orders, Payment, Refund
 from services.points.store import members as member_store
-
-from .conftest import assert_reconciled
+from services.points.usecases.orders import Payment, Refund
+from tests.support.points import assert_reconciled
 
 T0 = dt.datetime(2025, 1, 1, 2, 0, tzinfo=dt.UTC)
 RULE = EarningRule(rule_code="prop.task", kind="task")
@@ -135,7 +134,7 @@ async def step(w: World, op: tuple) -> None:
         _model(w, op)
     async with pool.acquire() as conn:
         row = await member_store.get(conn, w.member)
-    actual = (row["available"], row["pending"], row["held"], row["debt"])
+    actual = (row.available, row.pending, row.held, row.debt)
     assert actual == m.buckets(), (op, actual, m.buckets())
 
 
@@ -159,24 +158,22 @@ def _expected_refusal(m: Model, op: tuple) -> str | None:
 
 
 async def _apply(w: World, conn, op: tuple) -> None:
-    ledger, m = w.app.ledger, w.model
-    orders = Orders(ledger)
+    uc, m = w.app.usecases, w.model
+    orders = uc.orders
     name = op[0]
     if name == "earn":
-        await ledger.earn(conn, w.member, RULE, op[1])
+        await uc.earning.earn(conn, w.member, RULE, op[1])
     elif name == "redeem":
-        await ledger.redeem(conn, w.member, op[1], "item", "")
+        await uc.spending.redeem(conn, w.member, op[1], "item", "")
     elif name == "adjust_down":
-        await ledger.adjust(conn, w.member, -op[1], "prop", RULE)
+        await uc.corrections.adjust(conn, w.member, -op[1], "prop", RULE)
     elif name == "reserve":
-        hold = await ledger.reserve(conn, w.member, w.next_id("o"), op[1], 10**12)
-        m.holds.append(
-            Hold(hold["hold_id"], hold["order_id"], op[1], expires_at=hold["expires_at"])
-        )
+        hold = await uc.spending.reserve(conn, w.member, w.next_id("o"), op[1], 10**12)
+        m.holds.append(Hold(hold.hold_id, hold.order_id, op[1], expires_at=hold.expires_at))
     elif name == "capture" and m.holds:
-        await ledger.capture(conn, m.holds[op[1] % len(m.holds)].hold_id)
+        await uc.spending.capture(conn, m.holds[op[1] % len(m.holds)].hold_id)
     elif name == "release" and m.holds:
-        await ledger.release(conn, m.holds[op[1] % len(m.holds)].hold_id)
+        await uc.spending.release(conn, m.holds[op[1] % len(m.holds)].hold_id)
     elif name == "pay":
         hold = _unpaid_hold(m, op[2])
         order_id = hold.order_id if hold else w.next_id("o")
@@ -205,9 +202,9 @@ async def _apply(w: World, conn, op: tuple) -> None:
         )
         w.pending_refund = (amount, returned)
     elif name == "advance":
-        ledger.deps.clock.set(m.now + dt.timedelta(days=op[1]))
+        w.app.deps.clock.set(m.now + dt.timedelta(days=op[1]))
     elif name == "timeout":
-        ledger.deps.clock.set(m.now + dt.timedelta(minutes=31))
+        w.app.deps.clock.set(m.now + dt.timedelta(minutes=31))
 
 
 def _unpaid_hold(m: Model, pick: int | None) -> Hold | None:
@@ -313,9 +310,9 @@ def _expire(m: Model) -> None:
 async def _after(w: World, op: tuple) -> None:
     """Jobs the model runs as part of a step (they act on every member: run them for real)."""
     if op[0] == "advance":
-        await jobs.expire_lots(w.app.ledger, w.app.pool, w.model.now)
+        await jobs.expire_lots(w.app.usecases, w.app.pool, w.model.now)
     elif op[0] == "timeout":
-        await jobs.release_timed_out_holds(w.app.ledger, w.app.pool, w.model.now)
+        await jobs.release_timed_out_holds(w.app.usecases, w.app.pool, w.model.now)
 
 
 amounts = st.integers(min_value=1, max_value=400)
@@ -342,7 +339,7 @@ operations = st.one_of(
 )
 @given(program=st.lists(operations, min_size=1, max_size=25))
 async def test_random_operations_match_the_reference_model(points, points_app, program):
-    points_app.ledger.deps.clock.set(T0)
+    points_app.deps.clock.set(T0)
     member = uuid.uuid4()
     async with points_app.pool.acquire() as conn:
         await member_store.ensure(conn, member)
@@ -350,13 +347,11 @@ async def test_random_operations_match_the_reference_model(points, points_app, p
     for op in program:
         if op[0] in ("advance", "timeout"):
             _model(world, op)
-            points_app.ledger.deps.clock.set(world.model.now)
+            points_app.deps.clock.set(world.model.now)
             await _after(world, op)
             async with points_app.pool.acquire() as conn:
                 row = await member_store.get(conn, member)
-            assert (row["available"], row["pending"], row["held"], row["debt"]) == (
-                world.model.buckets()
-            ), op
+            assert (row.available, row.pending, row.held, row.debt) == (world.model.buckets()), op
         else:
             await step(world, op)
     await assert_reconciled(points_app.pool)

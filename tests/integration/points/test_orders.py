@@ -3,11 +3,9 @@ cancellations, clawback into debt, the subscription multiplier, referral and rev
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import grpc
-import pytest
 
 from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.identity.v1 import events_pb2 as identity
@@ -15,9 +13,15 @@ from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import events_pb2 as subscription
 from services.kit import metrics
-from tests.support.grpc_errors import details
-
-from .conftest import assert_reconciled, uid
+from tests.support.grpc_errors import fails
+from tests.support.ids import uid
+from tests.support.points import (
+    adjust_request,
+    assert_reconciled,
+    redeem_request,
+    reserve_request,
+)
+from tests.support.waiting import wait_until
 
 PAID = "commerce.order.paid.v1"
 COMPLETED = "commerce.order.completed.v1"
@@ -61,31 +65,12 @@ def duplicates(points_app) -> float:
     return metrics.EVENTS_DUPLICATE.labels(name)._value.get()
 
 
-async def wait_for(predicate, timeout: float = 10.0):
-    async def poll():
-        while not await predicate():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
 async def test_paid_three_times_with_refund_first_gives_one_rebate_and_one_reversal(
     points, points_app, operator, new_member, fund, balance, publish, consumed, tap
 ):
     member = await new_member()
     await fund(member, 1000)
-    hold = (
-        await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=member,
-                order_id="o-1",
-                points=200,
-                order_amount_minor=10_000,
-            ),
-            metadata=operator,
-        )
-    ).hold
+    hold = (await points.ReserveHold(reserve_request(member, 200, "o-1"), metadata=operator)).hold
     # The refund overtakes the payment: it must wait, not be lost.
     await publish(REFUNDED, "o-1", refunded("o-1", member, 4000, "r-1", points_to_return=100))
     await consumed(REFUNDED)
@@ -101,7 +86,9 @@ async def test_paid_three_times_with_refund_first_gives_one_rebate_and_one_rever
     await publish(PAID, "o-1", payment, event_id=first)  # redelivery: same event id
     await publish(PAID, "o-1", payment)  # the storefront sent it again: a new event id
     await consumed(PAID, 2)
-    await wait_for(lambda: _at_least(duplicates(points_app), before + 1))
+    await wait_until(
+        lambda: _at_least(duplicates(points_app), before + 1), 10, "the redelivery counted"
+    )
 
     b = await balance(member)
     # hold of 200 captured, 100 of them returned by the refund; rebate 80 pending, half reversed.
@@ -171,12 +158,7 @@ async def test_cancelled_order_releases_its_hold(
 ):
     member = await new_member()
     await fund(member, 500)
-    await points.ReserveHold(
-        pb.ReserveHoldRequest(
-            request_id=uid(), member_id=member, order_id="o-x", points=300, order_amount_minor=9_000
-        ),
-        metadata=operator,
-    )
+    await points.ReserveHold(reserve_request(member, 300, "o-x", 9_000), metadata=operator)
     await publish(CANCELLED, "o-x", commerce.OrderCancelled(order_id="o-x", member_id=member))
     await consumed(CANCELLED)
     b = await balance(member)
@@ -193,11 +175,8 @@ async def test_refund_after_spending_becomes_debt_repaid_by_later_earnings(
     await publish(PAID, "o-d", paid("o-d", member, 10_000))
     await publish(COMPLETED, "o-d", completed("o-d", member))
     await consumed(COMPLETED)
-    await wait_for(lambda: _available(balance, member, 100))
-    await points.Redeem(
-        pb.RedeemRequest(request_id=uid(), member_id=member, points=70, catalogue_item="data.1g"),
-        metadata=operator,
-    )
+    await wait_until(lambda: _available(balance, member, 100), 10, "the rebate to be available")
+    await points.Redeem(redeem_request(member, 70, "data.1g"), metadata=operator)
     await publish(REFUNDED, "o-d", refunded("o-d", member, 10_000))
     await consumed(REFUNDED)
     b = await balance(member)
@@ -209,15 +188,9 @@ async def test_refund_after_spending_becomes_debt_repaid_by_later_earnings(
     ]
     assert debited[0].data["points"] == "100" and debited[0].data["debtPoints"] == "70"
 
-    later = await points.Adjust(
-        pb.AdjustRequest(request_id=uid(), member_id=member, delta=50, reason="goodwill"),
-        metadata=operator,
-    )
+    later = await points.Adjust(adjust_request(member, 50, "goodwill"), metadata=operator)
     assert (later.balance.available, later.balance.debt) == (0, 20)
-    again = await points.Adjust(
-        pb.AdjustRequest(request_id=uid(), member_id=member, delta=50, reason="goodwill"),
-        metadata=operator,
-    )
+    again = await points.Adjust(adjust_request(member, 50, "goodwill"), metadata=operator)
     assert (again.balance.available, again.balance.debt) == (30, 0)
     audited = await points_app.pool.fetch(
         "SELECT detail FROM audit_log WHERE action = 'points.adjust' AND subject = $1 ORDER BY id",
@@ -296,7 +269,7 @@ async def test_subscription_multiplier_follows_subscription_events(
 async def test_registration_pays_sign_up_bonus_and_referral_on_first_completed_order(
     points, points_app, balance, publish, consumed
 ):
-    referrer, referee = str(uuid.uuid4()), str(uuid.uuid4())
+    referrer, referee = uid(), uid()
     await publish(REGISTERED, referrer, identity.MemberRegistered(member_id=referrer))
     await publish(
         REGISTERED, referee, identity.MemberRegistered(member_id=referee, referred_by=referrer)
@@ -342,11 +315,6 @@ async def test_reviews_earn_once_per_review_within_the_daily_cap(
 async def test_frozen_member_cannot_earn_or_spend_until_unfrozen(
     points, points_app, operator, new_member, fund, balance, publish, consumed
 ):
-    import grpc
-    import pytest
-
-    from tests.support.grpc_errors import details
-
     member = await new_member()
     await fund(member, 100)
     await publish(
@@ -355,11 +323,12 @@ async def test_frozen_member_cannot_earn_or_spend_until_unfrozen(
         identity.MemberFrozen(member_id=member, reason="risk"),
     )
     await consumed("loyalty.identity.member.frozen.v1")
-    redeem = pb.RedeemRequest(request_id=uid(), member_id=member, points=10, catalogue_item="c")
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await points.Redeem(redeem, metadata=operator)
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert details(err.value)[0] == "MEMBER_FROZEN"
+    redeem = redeem_request(member, 10)
+    await fails(
+        points.Redeem(redeem, metadata=operator),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "MEMBER_FROZEN",
+    )
     await publish(PAID, "o-f", paid("o-f", member, 10_000))
     await consumed(PAID)
     assert (await balance(member)).pending == 0  # no rebate while frozen
@@ -390,7 +359,7 @@ async def test_malformed_event_is_dead_lettered_without_blocking_the_queue(
             found.append(message)
         return any(m.headers.get("ce-subject") == "o-bad" for m in found)
 
-    await wait_for(dead_lettered, timeout=20)
+    await wait_until(dead_lettered, 20, "o-bad in the dead-letter queue")
     await channel.close()
     stored = await points_app.pool.fetchval("SELECT count(*) FROM orders WHERE order_id = 'o-bad'")
     assert stored == 0
@@ -410,12 +379,7 @@ async def test_closed_member_neither_earns_nor_spends(
         "loyalty.identity.member.unfrozen.v1", member, identity.MemberUnfrozen(member_id=member)
     )
     await consumed("loyalty.identity.member.unfrozen.v1")
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await points.Redeem(
-            pb.RedeemRequest(request_id=uid(), member_id=member, points=1, catalogue_item="c"),
-            metadata=operator,
-        )
-    assert details(err.value)[0] == "MEMBER_CLOSED"
+    await fails(points.Redeem(redeem_request(member, 1), metadata=operator), reason="MEMBER_CLOSED")
 
 
 async def test_fully_refunded_first_order_pays_no_referral_bonus(

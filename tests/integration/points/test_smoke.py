@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from loyalty.points.v1 import points_service_pb2 as pb
-
-from .conftest import assert_reconciled, uid
+from tests.support.points import adjust_request, assert_reconciled, redeem_request
 
 
 async def test_adjust_then_redeem(points, points_app, operator, new_member, balance):
     member = await new_member()
-    await points.Adjust(
-        pb.AdjustRequest(request_id=uid(), member_id=member, delta=300, reason="welcome"),
-        metadata=operator,
-    )
+    await points.Adjust(adjust_request(member, 300, "welcome"), metadata=operator)
     response = await points.Redeem(
-        pb.RedeemRequest(
-            request_id=uid(), member_id=member, points=120, catalogue_item="coupon.free_shipping"
-        ),
-        metadata=operator,
+        redeem_request(member, 120, "coupon.free_shipping"), metadata=operator
     )
     assert response.balance.available == 180
     b = await balance(member)

@@ -7,14 +7,20 @@ import datetime as dt
 import uuid
 
 import grpc
-import pytest
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
 from services.points import jobs
-from tests.support.grpc_errors import details
-
-from .conftest import assert_reconciled, uid
+from tests.support.grpc_errors import details, fails
+from tests.support.points import (
+    adjust_request,
+    assert_reconciled,
+    capture_request,
+    grant_request,
+    redeem_request,
+    release_request,
+    reserve_request,
+)
 
 
 async def never_negative(pool, member: str) -> None:
@@ -44,14 +50,7 @@ async def test_100_concurrent_redeems_against_50_points(
     await fund(member, 50)
     results = await asyncio.gather(
         *(
-            outcome(
-                points.Redeem(
-                    pb.RedeemRequest(
-                        request_id=uid(), member_id=member, points=1, catalogue_item="coupon.x"
-                    ),
-                    metadata=operator,
-                )
-            )
+            outcome(points.Redeem(redeem_request(member, 1, "coupon.x"), metadata=operator))
             for _ in range(100)
         )
     )
@@ -79,16 +78,7 @@ async def test_100_concurrent_holds_then_captures_against_50_points(
     await fund(member, 50)
 
     def reserve(i):
-        return points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=member,
-                order_id=f"order-{i}",
-                points=1,
-                order_amount_minor=10_000,
-            ),
-            metadata=operator,
-        )
+        return points.ReserveHold(reserve_request(member, 1, f"order-{i}"), metadata=operator)
 
     results = await asyncio.gather(*(outcome(reserve(i)) for i in range(100)))
     holds = [r.hold for r in results if isinstance(r, pb.ReserveHoldResponse)]
@@ -99,12 +89,7 @@ async def test_100_concurrent_holds_then_captures_against_50_points(
     assert (b.available, b.held) == (0, 50)
 
     captures = await asyncio.gather(
-        *(
-            points.CaptureHold(
-                pb.CaptureHoldRequest(request_id=uid(), hold_id=h.hold_id), metadata=operator
-            )
-            for h in holds
-        )
+        *(points.CaptureHold(capture_request(h.hold_id), metadata=operator) for h in holds)
     )
     assert {c.hold.state for c in captures} == {res.HOLD_STATE_CAPTURED}
     b = await balance(member)
@@ -118,18 +103,14 @@ async def test_concurrent_duplicate_request_ids_apply_once(
 ):
     member = await new_member()
     await fund(member, 100)
-    request = pb.RedeemRequest(
-        request_id=uid(), member_id=member, points=30, catalogue_item="phone_credit.10"
-    )
+    request = redeem_request(member, 30, "phone_credit.10")
     responses = await asyncio.gather(
         *(points.Redeem(request, metadata=operator) for _ in range(20))
     )
     assert len({r.transaction_id for r in responses}) == 1
     assert {r.balance.available for r in responses} == {70}
     assert (await balance(member)).available == 70
-    hold_request = pb.ReserveHoldRequest(
-        request_id=uid(), member_id=member, order_id="o-1", points=20, order_amount_minor=5_000
-    )
+    hold_request = reserve_request(member, 20, "o-1", 5_000)
     holds = await asyncio.gather(
         *(points.ReserveHold(hold_request, metadata=operator) for _ in range(20))
     )
@@ -144,17 +125,14 @@ async def test_reused_request_id_with_other_request_is_refused(
 ):
     member = await new_member()
     await fund(member, 100)
-    first = pb.RedeemRequest(request_id=uid(), member_id=member, points=10, catalogue_item="a")
+    first = redeem_request(member, 10, "a")
     await points.Redeem(first, metadata=operator)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await points.Redeem(
-            pb.RedeemRequest(
-                request_id=first.request_id, member_id=member, points=11, catalogue_item="a"
-            ),
-            metadata=operator,
-        )
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(err.value) == ("REQUEST_ID_REUSED", ["request_id"])
+    await fails(
+        points.Redeem(redeem_request(member, 11, "a", first.request_id), metadata=operator),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "REQUEST_ID_REUSED",
+        ["request_id"],
+    )
     assert (await balance(member)).available == 90
 
 
@@ -168,16 +146,7 @@ async def test_hold_capture_publishes_events_and_spends_earliest_lots(
     clock.set(start + dt.timedelta(days=40))
     await fund(member, 100)  # lot B, expires later
     hold = (
-        await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=member,
-                order_id="o-9",
-                points=150,
-                order_amount_minor=30_000,
-            ),
-            metadata=operator,
-        )
+        await points.ReserveHold(reserve_request(member, 150, "o-9", 30_000), metadata=operator)
     ).hold
     assert hold.state == res.HOLD_STATE_HELD
     assert hold.expire_time.ToDatetime(dt.UTC) == clock() + dt.timedelta(minutes=30)
@@ -185,9 +154,7 @@ async def test_hold_capture_publishes_events_and_spends_earliest_lots(
         "SELECT remaining FROM lots WHERE member_id = $1 ORDER BY expires_at", uuid.UUID(member)
     )
     assert [r["remaining"] for r in lots] == [0, 50]
-    captured = await points.CaptureHold(
-        pb.CaptureHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=operator
-    )
+    captured = await points.CaptureHold(capture_request(hold.hold_id), metadata=operator)
     assert captured.balance.available == 50 and captured.balance.held == 0
     (held,) = await tap.wait_for("loyalty.points.points.held.v1", member)
     assert held.data["holdId"] == hold.hold_id and held.data["points"] == "150"
@@ -204,26 +171,13 @@ async def test_release_returns_points_to_their_lots(
     member = await new_member()
     await fund(member, 80)
     hold = (
-        await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=member,
-                order_id="o",
-                points=60,
-                order_amount_minor=20_000,
-            ),
-            metadata=operator,
-        )
+        await points.ReserveHold(reserve_request(member, 60, "o", 20_000), metadata=operator)
     ).hold
-    released = await points.ReleaseHold(
-        pb.ReleaseHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=operator
-    )
+    released = await points.ReleaseHold(release_request(hold.hold_id), metadata=operator)
     assert released.hold.state == res.HOLD_STATE_RELEASED
     assert (released.balance.available, released.balance.held) == (80, 0)
     # Releasing again changes nothing.
-    again = await points.ReleaseHold(
-        pb.ReleaseHoldRequest(request_id=uid(), hold_id=hold.hold_id), metadata=operator
-    )
+    again = await points.ReleaseHold(release_request(hold.hold_id), metadata=operator)
     assert again.hold.state == res.HOLD_STATE_RELEASED and again.balance.available == 80
     (event,) = await tap.wait_for("loyalty.points.points.hold_released.v1", member)
     assert event.data["reason"] == "HOLD_RELEASE_REASON_REQUESTED"
@@ -239,19 +193,8 @@ async def test_hold_timeout_job_releases_expired_holds_once(
 ):
     member = await new_member()
     await fund(member, 100)
-    hold = (
-        await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=member,
-                order_id="o",
-                points=40,
-                order_amount_minor=10_000,
-            ),
-            metadata=operator,
-        )
-    ).hold
-    ledger = points_app.ledger
+    hold = (await points.ReserveHold(reserve_request(member, 40), metadata=operator)).hold
+    ledger = points_app.usecases
     assert (
         await jobs.release_timed_out_holds(
             ledger, points_app.pool, clock() + dt.timedelta(minutes=29)
@@ -277,22 +220,14 @@ async def test_hold_share_counts_every_hold_of_the_order(
     await fund(member, 10_000)
 
     def reserve(amount):
-        return points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=member,
-                order_id="big-order",
-                points=amount,
-                order_amount_minor=10_000,  # 100 CNY: at most 50 CNY = 5000 points
-            ),
-            metadata=operator,
-        )
+        # 100 CNY: at most 50 CNY = 5000 points
+        request = reserve_request(member, amount, "big-order", order_amount_minor=10_000)
+        return points.ReserveHold(request, metadata=operator)
 
     await reserve(3000)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await reserve(2001)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(err.value) == ("HOLD_EXCEEDS_ORDER_SHARE", ["points"])
+    await fails(
+        reserve(2001), grpc.StatusCode.INVALID_ARGUMENT, "HOLD_EXCEEDS_ORDER_SHARE", ["points"]
+    )
     await reserve(2000)
     b = await balance(member)
     assert (b.available, b.held) == (5000, 5000)
@@ -310,10 +245,7 @@ async def test_write_responses_carry_the_balance_a_read_gives_afterwards(
 
     def grant(points_):
         return points.Grant(
-            pb.GrantRequest(
-                request_id=uid(), member_id=member, rule_code="tier_upgrade", points=points_
-            ),
-            metadata=operator,
+            grant_request(member, "tier_upgrade", points=points_), metadata=operator
         )
 
     await grant(70)
@@ -322,33 +254,17 @@ async def test_write_responses_carry_the_balance_a_read_gives_afterwards(
     clock.set(start + dt.timedelta(days=350))  # the first lot now expires within 30 days
     steps = [  # one after the other: a gRPC call starts when it is made
         lambda: grant(25),
-        lambda: points.Redeem(
-            pb.RedeemRequest(request_id=uid(), member_id=member, points=50, catalogue_item="c"),
-            metadata=operator,
-        ),
-        lambda: points.Adjust(
-            pb.AdjustRequest(request_id=uid(), member_id=member, delta=-5, reason="fix"),
-            metadata=operator,
-        ),
-        lambda: points.Adjust(
-            pb.AdjustRequest(request_id=uid(), member_id=member, delta=8, reason="goodwill"),
-            metadata=operator,
-        ),
+        lambda: points.Redeem(redeem_request(member, 50), metadata=operator),
+        lambda: points.Adjust(adjust_request(member, -5, "fix"), metadata=operator),
+        lambda: points.Adjust(adjust_request(member, 8, "goodwill"), metadata=operator),
     ]
     for step in steps:
         response = await step()
         assert response.balance == await balance(member)
-    held = await points.ReserveHold(
-        pb.ReserveHoldRequest(
-            request_id=uid(), member_id=member, order_id="o-1", points=10, order_amount_minor=9000
-        ),
-        metadata=operator,
-    )
+    held = await points.ReserveHold(reserve_request(member, 10, "o-1", 9000), metadata=operator)
     assert held.balance.expiring_soon == 5  # of the first lot, after the spends took 65
     assert held.balance == await balance(member)
-    captured = await points.CaptureHold(
-        pb.CaptureHoldRequest(request_id=uid(), hold_id=held.hold.hold_id), metadata=operator
-    )
+    captured = await points.CaptureHold(capture_request(held.hold.hold_id), metadata=operator)
     assert captured.balance == await balance(member)
     assert (captured.balance.available, captured.balance.held) == (78, 0)
     await assert_reconciled(points_app.pool)

@@ -3,28 +3,23 @@ gRPC and its events reach points through the broker; the storefront's events do 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import grpc
-import pytest
 
 from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.identity.v1 import identity_service_pb2 as ipb
 from loyalty.identity.v1 import resources_pb2 as ires
-from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.subscription.v1 import events_pb2 as subscription
-from tests.support.grpc_errors import details
-
-from .conftest import assert_reconciled, uid
-
-
-async def eventually(check, timeout: float = 10.0):
-    async def poll():
-        while not await check():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout)
+from tests.support.grpc_errors import fails
+from tests.support.ids import uid
+from tests.support.points import (
+    adjust_request,
+    assert_reconciled,
+    redeem_request,
+    reserve_request,
+)
+from tests.support.waiting import wait_until
 
 
 async def status(points_app, member_id: str, expected: str) -> bool:
@@ -58,12 +53,12 @@ async def test_a_storefront_day(
     # 1. A shopper registers with a friend's referral code: both get the sign-up bonus.
     friend = await register("13800000001")
     shopper = await register("13800000002", referral_code=friend.referral_code)
-    await eventually(lambda: has(friend.member_id, 100))
-    await eventually(lambda: has(shopper.member_id, 100))
+    await wait_until(lambda: has(friend.member_id, 100), 10, "the friend's sign-up bonus")
+    await wait_until(lambda: has(shopper.member_id, 100), 10, "the shopper's sign-up bonus")
     me = shopper.member_id
 
     # 3. They buy PLUS: the 10x multiplier applies from now on.
-    sub_id = str(uuid.uuid4())
+    sub_id = uid()
     await publish(
         "loyalty.subscription.subscription.activated.v1",
         sub_id,
@@ -74,21 +69,9 @@ async def test_a_storefront_day(
     await consumed("loyalty.subscription.subscription.activated.v1")
 
     # 4. At checkout the storefront holds 2,000 points, then publishes order.paid.
-    await points.Adjust(
-        pb.AdjustRequest(request_id=uid(), member_id=me, delta=4_900, reason="promo"),
-        metadata=operator,
-    )
+    await points.Adjust(adjust_request(me, 4_900, "promo"), metadata=operator)
     hold = (
-        await points.ReserveHold(
-            pb.ReserveHoldRequest(
-                request_id=uid(),
-                member_id=me,
-                order_id="day-1",
-                points=2_000,
-                order_amount_minor=100_000,
-            ),
-            metadata=mint(me),
-        )
+        await points.ReserveHold(reserve_request(me, 2_000, "day-1", 100_000), metadata=mint(me))
     ).hold
     await publish(
         "commerce.order.paid.v1",
@@ -139,11 +122,6 @@ async def test_a_storefront_day(
         ipb.FreezeMemberRequest(request_id=uid(), member_id=me, reason="risk"),
         metadata=mint("risk-desk", kind="operator", scopes=["identity:admin"]),
     )
-    await eventually(lambda: status(points_app, me, "frozen"))
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await points.Redeem(
-            pb.RedeemRequest(request_id=uid(), member_id=me, points=1, catalogue_item="c"),
-            metadata=mint(me),
-        )
-    assert details(err.value)[0] == "MEMBER_FROZEN"
+    await wait_until(lambda: status(points_app, me, "frozen"), 10, "points to freeze the member")
+    await fails(points.Redeem(redeem_request(me, 1), metadata=mint(me)), reason="MEMBER_FROZEN")
     await assert_reconciled(points_app.pool)

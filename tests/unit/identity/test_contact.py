@@ -72,3 +72,10 @@ def test_masks_hide_the_middle():
     assert contact.mask_phone("+8613812345678") == "+86138****5678"
     assert contact.mask_email("li.lei@example.com") == "l***@example.com"
     assert "12345678" not in contact.mask_phone("+8613812345678")
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"), [("张三丰", "张**"), ("李雷", "李*"), ("王", "王"), ("Li Lei", "L*****")]
+)
+def test_names_show_their_first_character_only(name, masked):
+    assert contact.mask_name(name) == masked

@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidTag
 
 from services.identity import crypto
 from services.kit import auth, errors
+from tests.support.grpc_errors import assert_error
 
 DATA_KEY = base64.b64encode(b"d" * 32).decode()
 LOOKUP_KEY = base64.b64encode(b"l" * 32).decode()
@@ -92,6 +93,19 @@ def test_opaque_tokens_are_random_and_stored_as_hash():
     assert digest == crypto.token_hash(token) != token.encode()
 
 
+def test_secret_matches_only_its_own_hash():
+    secret, digest = crypto.opaque_token()
+    assert crypto.secret_matches(digest, secret)
+    assert not crypto.secret_matches(digest, secret + "x")
+    assert not crypto.secret_matches(digest, "")
+
+
+def test_without_a_stored_hash_no_secret_matches():
+    # Not even the empty secret, whose hash is the stand-in compared against.
+    assert not crypto.secret_matches(None, "")
+    assert not crypto.secret_matches(None, "anything")
+
+
 # --- signed access tokens --------------------------------------------------------------------
 
 
@@ -112,8 +126,7 @@ def now() -> dt.datetime:
 async def expect_unauthenticated(verifier: auth.Verifier, token: str, reason: str) -> None:
     with pytest.raises(errors.AppError) as err:
         await verifier.verify(token)
-    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
-    assert err.value.reason == reason
+    assert_error(err, grpc.StatusCode.UNAUTHENTICATED, reason)
 
 
 def test_jwks_publishes_public_keys_only():

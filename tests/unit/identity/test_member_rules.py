@@ -1,4 +1,4 @@
-"""Member rules: lockout, passwords, tags, birthdays, status transitions."""
+"""Member rules: lockout, passwords, birthdays, profile changes, statuses."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from services.identity.domain import member as rules
+from services.identity.domain.member import MemberStatus, Profile, StatusChange
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -26,6 +27,20 @@ def test_lockout_limits_come_from_configuration():
     policy = rules.LockoutPolicy(max_failures=2, lock_minutes=1)
     assert policy.after_failure(0, NOW) == (1, None)
     assert policy.after_failure(1, NOW) == (0, NOW + dt.timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("left", "retry"),
+    [
+        (dt.timedelta(minutes=15), 901),
+        (dt.timedelta(seconds=1), 2),
+        (dt.timedelta(milliseconds=1), 1),
+        (dt.timedelta(seconds=59, milliseconds=999), 60),
+    ],
+)
+def test_retry_after_is_never_before_the_lock_ends(left, retry):
+    assert rules.LockoutPolicy.retry_after(NOW + left, NOW) == retry
+    assert NOW + dt.timedelta(seconds=retry) > NOW + left
 
 
 def test_is_locked_only_before_the_lock_ends():
@@ -59,19 +74,6 @@ def test_weak_passwords(password):
     assert rules.password_problem(password) is not None
 
 
-@pytest.mark.parametrize("tag", ["vip", "a", "b2b", "segment:2026.q1", "x_y-z", "a" * 64, "0day"])
-def test_good_tags(tag):
-    assert rules.tag_problem(tag) is None
-
-
-@pytest.mark.parametrize(
-    "tag",
-    ["", "VIP", "-vip", "_vip", "vip tag", "a" * 65, "vip\n", "\nvip", "vip/1", "标签", "ｖｉｐ"],
-)
-def test_bad_tags(tag):
-    assert rules.tag_problem(tag) is not None
-
-
 TODAY = dt.date(2026, 5, 1)
 
 
@@ -101,23 +103,59 @@ def test_bad_birthdays(value):
     assert rules.birthday_problem(value, TODAY) is not None
 
 
-STATUSES = [rules.ACTIVE, rules.FROZEN, rules.CLOSED]
-ALLOWED = {
-    (rules.ACTIVE, rules.FROZEN),
-    (rules.FROZEN, rules.ACTIVE),
-    (rules.ACTIVE, rules.CLOSED),
-    (rules.FROZEN, rules.CLOSED),
-}
+ACTIVE, FROZEN, CLOSED = MemberStatus.ACTIVE, MemberStatus.FROZEN, MemberStatus.CLOSED
+ALLOWED = {(ACTIVE, FROZEN), (FROZEN, ACTIVE), (ACTIVE, CLOSED), (FROZEN, CLOSED)}
 
 
-@pytest.mark.parametrize("current", STATUSES)
-@pytest.mark.parametrize("target", STATUSES)
+@pytest.mark.parametrize("current", list(MemberStatus))
+@pytest.mark.parametrize("target", list(MemberStatus))
 def test_status_transitions(current, target):
     assert rules.can_transition(current, target) == ((current, target) in ALLOWED)
 
 
 def test_unknown_status_goes_nowhere():
-    assert not rules.can_transition("deleted", rules.ACTIVE)
+    assert not rules.can_transition("deleted", ACTIVE)
+
+
+@pytest.mark.parametrize("current", list(MemberStatus))
+@pytest.mark.parametrize("target", list(MemberStatus))
+def test_status_change_is_a_no_op_refusal_or_transition(current, target):
+    change = rules.status_change(current, target)
+    if current == target:
+        assert change is StatusChange.UNCHANGED  # closing a closed member is not refused
+    elif (current, target) in ALLOWED:
+        assert change is StatusChange.APPLY
+    else:
+        assert change is StatusChange.REFUSED
+
+
+def test_statuses_are_the_stored_strings():
+    assert [s.value for s in MemberStatus] == ["active", "frozen", "closed"]
+    assert MemberStatus("frozen") is FROZEN
+    assert FROZEN == "frozen"
+
+
+@pytest.mark.parametrize(("status", "open_"), [(ACTIVE, True), (FROZEN, True), (CLOSED, False)])
+def test_only_a_closed_member_is_refused_changes_and_sign_in(status, open_):
+    assert rules.is_open(status) is open_
+
+
+CURRENT = Profile(nickname="lei", gender="male", birthday=dt.date(1990, 3, 7), region="CN")
+
+
+def test_profile_changes_keep_only_what_differs_in_the_order_asked():
+    wanted = {"region": "CN-31", "nickname": "lei", "birthday": None}
+    assert rules.profile_changes(CURRENT, wanted) == {"region": "CN-31", "birthday": None}
+    assert list(rules.profile_changes(CURRENT, wanted)) == ["region", "birthday"]
+
+
+def test_profile_without_differences_has_no_changes():
+    assert rules.profile_changes(CURRENT, {"nickname": "lei", "gender": "male"}) == {}
+    assert rules.profile_changes(CURRENT, {}) == {}
+
+
+def test_clearing_a_field_is_a_change():
+    assert rules.profile_changes(CURRENT, {"nickname": ""}) == {"nickname": ""}
 
 
 def test_referral_codes_avoid_look_alike_characters():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.points.domain import ledger
-from services.points.domain.ledger import Buckets, Transaction
+from services.points.domain import postings as ledger
+from services.points.domain.postings import Buckets, Transaction
 
 M = "member-1"
 
@@ -43,7 +43,7 @@ def test_take_or_owe_records_the_shortfall_as_debt():
     assert owed == 70
     assert t.is_balanced()
     assert t.bucket_deltas() == Buckets(available=-30, debt=70)
-    debt = [p for p in t.postings if p.account == ledger.DEBT]
+    debt = [p for p in t.postings if p.account == ledger.MEMBER_DEBT]
     assert debt[0].amount == -70 and debt[0].displayed_amount == 70
 
 

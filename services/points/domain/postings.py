@@ -7,21 +7,30 @@ are negative when the debt grows; the member's displayed debt is minus the accou
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
-# Accounts.
-AVAILABLE = "member_available"
-PENDING = "member_pending"
-HELD = "member_held"
-DEBT = "member_debt"
+# Accounts. The member's buckets are named for the account (MEMBER_HELD), never for a state:
+# a hold's state "held" is holds.HoldState.HELD.
+MEMBER_AVAILABLE = "member_available"
+MEMBER_PENDING = "member_pending"
+MEMBER_HELD = "member_held"
+MEMBER_DEBT = "member_debt"
 ISSUANCE = "issuance"  # owner: the rule (campaign) that issued the points
 MERCHANT_BUDGET = "merchant_budget"  # owner: merchant id; never negative
 MERCHANT_FUNDING = "merchant_funding"  # owner: merchant id; points the merchant bought
 REDEMPTION = "redemption"
 EXPIRY = "expiry"
 ADJUSTMENT = "operator_adjustment"
-MEMBER_ACCOUNTS = (AVAILABLE, PENDING, HELD, DEBT)
-BUCKETS = {AVAILABLE: "available", PENDING: "pending", HELD: "held", DEBT: "debt"}
+MEMBER_ACCOUNTS = (MEMBER_AVAILABLE, MEMBER_PENDING, MEMBER_HELD, MEMBER_DEBT)
+BUCKETS = {
+    MEMBER_AVAILABLE: "available",
+    MEMBER_PENDING: "pending",
+    MEMBER_HELD: "held",
+    MEMBER_DEBT: "debt",
+}
+# An account's owner: the member's id (their buckets), a rule code, a merchant id, or "".
+Owner = uuid.UUID | str
 
 # Entry kinds (LedgerEntryKind without its prefix, lower case).
 CREDIT = "credit"
@@ -55,7 +64,7 @@ class Posting:
     @property
     def displayed_amount(self) -> int:
         """The change of the bucket as the member sees it (debt grows positive)."""
-        return -self.amount if self.account == DEBT else self.amount
+        return -self.amount if self.account == MEMBER_DEBT else self.amount
 
 
 @dataclass(frozen=True)
@@ -70,13 +79,21 @@ class Buckets:
     def is_valid(self) -> bool:
         return min(self.available, self.pending, self.held, self.debt) >= 0
 
+    def __add__(self, other: Buckets) -> Buckets:
+        return Buckets(
+            self.available + other.available,
+            self.pending + other.pending,
+            self.held + other.held,
+            self.debt + other.debt,
+        )
+
 
 @dataclass
 class Transaction:
     """One balanced journal transaction and what it is about."""
 
     kind: str
-    member_id: str | None = None
+    member_id: uuid.UUID | None = None  # None: no member's buckets change (a merchant top-up)
     postings: list[Posting] = field(default_factory=list)
     rule_code: str = ""
     rule_version: int | None = None
@@ -85,9 +102,10 @@ class Transaction:
     earned: int = 0  # points counted against the rule's caps
     dedupe_key: str | None = None
 
-    def add(self, account: str, owner: str, amount: int, kind: str) -> None:
+    def add(self, account: str, owner: Owner, amount: int, kind: str) -> None:
         if amount:
-            self.postings.append(Posting(account, owner, amount, kind))
+            # The journal keeps owners as text (a member id beside rule codes and merchants).
+            self.postings.append(Posting(account, str(owner), amount, kind))
 
     def is_balanced(self) -> bool:
         return bool(self.postings) and sum(p.amount for p in self.postings) == 0
@@ -111,7 +129,7 @@ def _require_positive(amount: int) -> None:
 
 def credit(
     txn: Transaction,
-    member: str,
+    member: Owner,
     amount: int,
     source: tuple[str, str],
     owed: int,
@@ -121,67 +139,67 @@ def credit(
     _require_positive(amount)
     repaid = min(amount, owed)
     txn.add(*source, -amount, kind)
-    txn.add(AVAILABLE, member, amount, kind)
+    txn.add(MEMBER_AVAILABLE, member, amount, kind)
     repay(txn, member, repaid)
     return repaid
 
 
-def repay(txn: Transaction, member: str, amount: int) -> None:
+def repay(txn: Transaction, member: Owner, amount: int) -> None:
     """Available points repay debt."""
-    txn.add(AVAILABLE, member, -amount, DEBT_REPAY)
-    txn.add(DEBT, member, amount, DEBT_REPAY)
+    txn.add(MEMBER_AVAILABLE, member, -amount, DEBT_REPAY)
+    txn.add(MEMBER_DEBT, member, amount, DEBT_REPAY)
 
 
-def pending_credit(txn: Transaction, member: str, amount: int, source: tuple[str, str]) -> None:
+def pending_credit(txn: Transaction, member: Owner, amount: int, source: tuple[str, str]) -> None:
     _require_positive(amount)
     txn.add(*source, -amount, PENDING_CREDIT)
-    txn.add(PENDING, member, amount, PENDING_CREDIT)
+    txn.add(MEMBER_PENDING, member, amount, PENDING_CREDIT)
 
 
-def confirm_pending(txn: Transaction, member: str, amount: int, owed: int) -> int:
+def confirm_pending(txn: Transaction, member: Owner, amount: int, owed: int) -> int:
     """Pending rebate becomes available; debt is repaid first. Returns the repayment."""
     _require_positive(amount)
-    txn.add(PENDING, member, -amount, PENDING_CONFIRM)
-    txn.add(AVAILABLE, member, amount, PENDING_CONFIRM)
+    txn.add(MEMBER_PENDING, member, -amount, PENDING_CONFIRM)
+    txn.add(MEMBER_AVAILABLE, member, amount, PENDING_CONFIRM)
     repaid = min(amount, owed)
     repay(txn, member, repaid)
     return repaid
 
 
-def cancel_pending(txn: Transaction, member: str, amount: int, source: tuple[str, str]) -> None:
+def cancel_pending(txn: Transaction, member: Owner, amount: int, source: tuple[str, str]) -> None:
     _require_positive(amount)
-    txn.add(PENDING, member, -amount, PENDING_CANCEL)
+    txn.add(MEMBER_PENDING, member, -amount, PENDING_CANCEL)
     txn.add(*source, amount, PENDING_CANCEL)
 
 
-def debit(txn: Transaction, member: str, amount: int, sink: tuple[str, str], kind: str) -> None:
+def debit(txn: Transaction, member: Owner, amount: int, sink: tuple[str, str], kind: str) -> None:
     """Take `amount` from available (the caller checked it is there)."""
     _require_positive(amount)
-    txn.add(AVAILABLE, member, -amount, kind)
+    txn.add(MEMBER_AVAILABLE, member, -amount, kind)
     txn.add(*sink, amount, kind)
 
 
-def hold(txn: Transaction, member: str, amount: int) -> None:
+def hold(txn: Transaction, member: Owner, amount: int) -> None:
     _require_positive(amount)
-    txn.add(AVAILABLE, member, -amount, HOLD)
-    txn.add(HELD, member, amount, HOLD)
+    txn.add(MEMBER_AVAILABLE, member, -amount, HOLD)
+    txn.add(MEMBER_HELD, member, amount, HOLD)
 
 
-def release(txn: Transaction, member: str, amount: int) -> None:
+def release(txn: Transaction, member: Owner, amount: int) -> None:
     _require_positive(amount)
-    txn.add(HELD, member, -amount, HOLD_RELEASE)
-    txn.add(AVAILABLE, member, amount, HOLD_RELEASE)
+    txn.add(MEMBER_HELD, member, -amount, HOLD_RELEASE)
+    txn.add(MEMBER_AVAILABLE, member, amount, HOLD_RELEASE)
 
 
-def capture(txn: Transaction, member: str, amount: int) -> None:
+def capture(txn: Transaction, member: Owner, amount: int) -> None:
     _require_positive(amount)
-    txn.add(HELD, member, -amount, HOLD_CAPTURE)
+    txn.add(MEMBER_HELD, member, -amount, HOLD_CAPTURE)
     txn.add(REDEMPTION, "", amount, HOLD_CAPTURE)
 
 
 def take_or_owe(
     txn: Transaction,
-    member: str,
+    member: Owner,
     amount: int,
     available: int,
     counter: tuple[str, str],
@@ -194,8 +212,8 @@ def take_or_owe(
     _require_positive(amount)
     taken = min(amount, available)
     owed = amount - taken
-    txn.add(AVAILABLE, member, -taken, kind)
-    txn.add(DEBT, member, -owed, DEBT_ENTRY)
+    txn.add(MEMBER_AVAILABLE, member, -taken, kind)
+    txn.add(MEMBER_DEBT, member, -owed, DEBT_ENTRY)
     txn.add(*counter, amount, kind)
     return owed
 

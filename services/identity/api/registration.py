@@ -1,0 +1,61 @@
+"""RegisterMember."""
+
+from __future__ import annotations
+
+from loyalty.identity.v1 import identity_service_pb2 as pb
+from services.kit import auth
+from services.kit.errors import Violations
+
+from ..deps import IdentityDeps
+from ..domain import contact, registration
+from ..domain import member as rules
+from ..usecases import registration as usecase
+from . import convert, scopes
+from .profile import check_profile
+from .replies import changed_member
+
+
+async def register_member(
+    deps: IdentityDeps, request: pb.RegisterMemberRequest
+) -> pb.RegisterMemberResponse:
+    v = Violations()
+    channel = convert.CHANNELS.get(request.channel)
+    v.check(
+        channel is not None,
+        "channel",
+        "required: app, web, mini_program, store_desk or bulk_import",
+    )
+    phone = email = None
+    if not request.phone and not request.email:
+        v.add("phone", "a phone number or an e-mail address is required")
+    if request.phone:
+        phone = contact.normalize_phone(request.phone)
+        v.check(phone is not None, "phone", "not a valid phone number")
+    if request.email:
+        email = contact.normalize_email(request.email)
+        v.check(email is not None, "email", "not a valid e-mail address")
+    if request.password or registration.needs_password(channel):
+        problem = rules.password_problem(request.password)
+        if problem:
+            v.add("password", problem)
+    check_profile(v, request.profile, set(rules.PROFILE_FIELDS), deps.now().date())
+    v.text("referral_code", request.referral_code, maximum=16, required=False)
+    v.raise_if_any("PASSWORD_TOO_WEAK" if v.names("password") else "INVALID_ARGUMENT")
+    assert channel is not None  # refused above
+    if registration.operator_only(channel):
+        auth.require_scope(scopes.WRITE)
+    new = usecase.NewMember(
+        channel=channel,
+        phone=phone,
+        email=email,
+        profile=convert.profile(request.profile),
+        # Trimmed only when given: a code of blanks is a code, and unknown.
+        referral_code=request.referral_code.strip().upper() if request.referral_code else None,
+    )
+    password_hash = await usecase.hash_password(deps, request.password)
+    return await changed_member(
+        deps,
+        request,
+        pb.RegisterMemberResponse,
+        lambda conn: usecase.register(deps, conn, new, password_hash),
+    )

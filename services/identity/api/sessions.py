@@ -1,0 +1,56 @@
+"""Login, RefreshToken, RevokeRefreshToken."""
+
+from __future__ import annotations
+
+from loyalty.identity.v1 import identity_service_pb2 as pb
+from services.kit import errors
+from services.kit.errors import Violations
+
+from ..deps import IdentityDeps
+from ..domain import contact
+from ..domain import member as rules
+from ..usecases import sessions
+from . import convert
+
+
+async def login(deps: IdentityDeps, request: pb.LoginRequest) -> pb.LoginResponse:
+    v = Violations()
+    identifier = request.identifier.strip()
+    phone = email = None
+    if "@" in identifier:
+        email = contact.normalize_email(identifier)
+        v.check(email is not None, "identifier", "not a valid e-mail address")
+    else:
+        phone = contact.normalize_phone(identifier)
+        v.check(phone is not None, "identifier", "not a valid phone number or e-mail")
+    v.check(
+        0 < len(request.password) <= rules.PASSWORD_MAX,
+        "password",
+        "required, at most 128 characters",
+    )
+    v.raise_if_any()
+    member_id, tokens = await sessions.login(
+        deps, phone=phone, email=email, password=request.password
+    )
+    return pb.LoginResponse(tokens=convert.token_pair(tokens), member_id=str(member_id))
+
+
+def _check_refresh_token(token: str) -> None:
+    if not token or len(token) > 256:
+        raise errors.invalid([("refresh_token", "required")])
+
+
+async def refresh_token(
+    deps: IdentityDeps, request: pb.RefreshTokenRequest
+) -> pb.RefreshTokenResponse:
+    _check_refresh_token(request.refresh_token)
+    tokens = await sessions.refresh(deps, request.refresh_token)
+    return pb.RefreshTokenResponse(tokens=convert.token_pair(tokens))
+
+
+async def revoke_refresh_token(
+    deps: IdentityDeps, request: pb.RevokeRefreshTokenRequest
+) -> pb.RevokeRefreshTokenResponse:
+    _check_refresh_token(request.refresh_token)
+    await sessions.revoke(deps, request.refresh_token)
+    return pb.RevokeRefreshTokenResponse()

@@ -1,0 +1,84 @@
+"""Registering a member."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import grpc
+
+from loyalty.identity.v1 import events_pb2 as ev
+from loyalty.identity.v1 import resources_pb2 as res
+from services.kit import errors, ids, timestamps
+
+from ..deps import IdentityDeps
+from ..domain import member as rules
+from ..domain.member import Profile
+from ..domain.registration import Channel
+from ..store import members
+from ..store.members import MemberRow
+from .members import changed
+
+
+@dataclass(frozen=True)
+class NewMember:
+    channel: Channel
+    phone: str | None  # E.164
+    email: str | None  # normalised
+    profile: Profile
+    referral_code: str | None  # trimmed and upper-cased; None when not given
+
+
+async def hash_password(deps: IdentityDeps, password: str) -> str | None:
+    """Called before the transaction opens: an argon2 hash takes tens of milliseconds by design,
+    too long to hold a connection and the request's idempotency row for."""
+    return await deps.passwords.hash(password) if password else None
+
+
+async def register(
+    deps: IdentityDeps, conn, new: NewMember, password_hash: str | None
+) -> MemberRow:
+    referred_by = None
+    if new.referral_code is not None:
+        referred_by = await members.id_by_referral_code(conn, new.referral_code)
+        if referred_by is None:
+            raise errors.invalid(
+                [("referral_code", "unknown referral code")], "REFERRAL_CODE_INVALID"
+            )
+    member_id = ids.new_id()
+    try:
+        await members.insert(
+            conn,
+            member_id=member_id,
+            phone=new.phone,
+            email=new.email,
+            password_hash=password_hash,
+            channel=new.channel,
+            profile=new.profile,
+            referral_code=rules.new_referral_code(),
+            referred_by=referred_by,
+        )
+    except members.PhoneTaken as exc:
+        raise errors.already_exists(
+            "PHONE_ALREADY_REGISTERED", "the phone number is registered already"
+        ) from exc
+    except members.EmailTaken as exc:
+        raise errors.already_exists(
+            "EMAIL_ALREADY_REGISTERED", "the e-mail address is registered already"
+        ) from exc
+    except members.ReferralCodeTaken as exc:
+        raise errors.AppError(grpc.StatusCode.ABORTED, "CONFLICT", "try again") from exc
+    event = _registered(member_id, new.channel, referred_by, deps)
+    return await changed(deps, conn, member_id, "member.register", event, channel=new.channel)
+
+
+def _registered(
+    member_id: uuid.UUID, channel: Channel, referred_by: uuid.UUID | None, deps: IdentityDeps
+) -> ev.MemberRegistered:
+    return ev.MemberRegistered(
+        member_id=str(member_id),
+        # The contract's enum names are the channel's, prefixed: APP → REGISTRATION_CHANNEL_APP.
+        channel=res.RegistrationChannel.Value(f"REGISTRATION_CHANNEL_{channel.name}"),
+        referred_by=str(referred_by) if referred_by else "",
+        registered_time=timestamps.to_proto(deps.now()),
+    )
