@@ -11,7 +11,7 @@ PROTOS = $(shell find proto/loyalty -name '*.proto')
 help:
 	@echo "make run    start PostgreSQL + RabbitMQ (if needed) and every service"
 	@echo "make test   the whole test suite against real PostgreSQL + RabbitMQ"
-	@echo "make lint   ruff, buf lint, buf breaking"
+	@echo "make lint   ruff, mypy, buf lint, buf breaking, generated-file checks"
 	@echo "make proto  generate Python code from proto/"
 	@echo "make bench  benchmarks (tests/perf), JSON in .bench/"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from proto/loyalty/*/v1/events.proto"
@@ -40,6 +40,7 @@ node_modules/.bin/buf: package.json package-lock.json
 lint: venv proto node_modules/.bin/buf
 	$(VENV)/bin/ruff check services tests tools
 	$(VENV)/bin/ruff format --check services tests tools
+	$(VENV)/bin/mypy
 	cd proto && ../node_modules/.bin/buf lint
 	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:proto/buf.yaml 2>/dev/null; then \
 	  cd proto && ../node_modules/.bin/buf breaking --against '../.git#branch=main,subdir=proto'; \
