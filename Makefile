@@ -34,7 +34,7 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed
 proto: gen/.stamp
 
 node_modules/.bin/buf: package.json package-lock.json
-	npm install --silent --no-audit --no-fund
+	npm ci --silent --no-audit --no-fund
 	touch $@
 
 lint: venv proto node_modules/.bin/buf
