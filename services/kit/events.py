@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -72,6 +73,15 @@ class Envelope:
 
     def payload(self, message_class: builtins.type[M]) -> M:
         return parse_payload(self.data, message_class)
+
+
+def content_hash(envelope: Envelope) -> bytes:
+    """What makes two deliveries "the same event": type, subject and data (not the time or the
+    transport's headers, which a faithful redelivery may change)."""
+    canonical = json.dumps(
+        [envelope.type, envelope.subject, envelope.data], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).digest()
 
 
 def to_amqp(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Generic, NamedTuple, TypeVar, cast
 
@@ -11,7 +12,7 @@ import asyncpg
 from google.protobuf import descriptor, message_factory
 from google.protobuf.message import Message
 
-from . import db, errors, ids
+from . import auth, db, errors, ids
 
 R = TypeVar("R", bound=Message)
 
@@ -22,6 +23,17 @@ class Pending(NamedTuple, Generic[R]):
 
     response: R
     writes: db.Batch
+
+
+# Whom a stored response is about: an id, a function of the response, or nobody in particular.
+Subject = str | uuid.UUID | Callable[[R], object] | None
+
+
+async def erase(conn: asyncpg.Connection, subject: object) -> int:
+    """Forget the stored responses about `subject` (a member erased at closing): a replay of
+    one runs the call again, which then answers as the subject is now."""
+    status = await conn.execute("DELETE FROM idempotency WHERE subject = $1", str(subject))
+    return int(status.split()[-1])
 
 
 def fingerprint(method: str, request: Message) -> bytes:
@@ -38,14 +50,19 @@ async def run_once(
     response_class: type[R],
     work: Callable[[asyncpg.Connection], Awaitable[R | Pending[R]]],
     stored: Callable[[R], R] | None = None,
+    subject: Subject[R] = None,
 ) -> R:
-    """Run `work` in a transaction at most once per `request.request_id`.
+    """Run `work` in a transaction at most once per caller and `request.request_id`.
 
     The key row is inserted first: a concurrent call with the same id blocks on it until the
     first commits (then replays) or rolls back (then does the work itself). A failed call stores
     nothing, so a retry with the same id runs again. A work returning `Pending` has its last
     writes sent with the stored response. `stored` strips what must not be kept
     (a secret shown once) from the response that replays return.
+
+    The id belongs to the caller (`auth.actor()`): another caller's same id is another key, so
+    nobody replays or squats someone else's request. `subject` (an id, or a function of the
+    response) names whom the stored response is about, for `erase`.
     """
     request_id: str = getattr(request, "request_id", "")
     if not request_id:
@@ -55,17 +72,22 @@ async def run_once(
             [("request_id", "at most 128 characters: letters, digits and . _ : / @ + = -")]
         )
     digest = fingerprint(method, request)
+    principal = auth.actor("anonymous")
     async with pool.acquire() as conn, conn.transaction():
         inserted = await conn.fetchval(
-            "INSERT INTO idempotency (request_id, method, request_hash) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING true",
+            "INSERT INTO idempotency (principal, request_id, method, request_hash)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            principal,
             request_id,
             method,
             digest,
         )
         if not inserted:
             row = await conn.fetchrow(
-                "SELECT request_hash, response FROM idempotency WHERE request_id = $1", request_id
+                "SELECT request_hash, response FROM idempotency"
+                " WHERE principal = $1 AND request_id = $2",
+                principal,
+                request_id,
             )
             if row["request_hash"] != digest:
                 raise errors.invalid(
@@ -74,10 +96,14 @@ async def run_once(
             return response_class.FromString(row["response"])
         result = await work(conn)
         response, writes = result if isinstance(result, Pending) else (result, db.Batch())
+        about = subject(response) if callable(subject) else subject
         await writes.execute(
-            "UPDATE idempotency SET response = $2 WHERE request_id = $1",
+            "UPDATE idempotency SET response = $3, subject = $4"
+            " WHERE principal = $1 AND request_id = $2",
+            principal,
             request_id,
             (stored(response) if stored else response).SerializeToString(deterministic=True),
+            str(about) if about is not None else None,
         )
         await writes.run(conn)
         return response
@@ -98,10 +124,13 @@ async def once(
     request: Message,
     work: Callable[[asyncpg.Connection], Awaitable[R | Pending[R]]],
     stored: Callable[[R], R] | None = None,
+    subject: Subject[R] = None,
 ) -> R:
     """run_once for a servicer method: the method and the response type come from the request's
     proto descriptor (the one RPC of the request's file that takes it); the answer has the type
     `work` returns (a replay is parsed into that RPC's response class, which is the same)."""
     method, response_class = _method_of(request.DESCRIPTOR)
     # The RPC's response class is the class `work` builds: the descriptor cannot tell mypy so.
-    return await run_once(pool, method, request, cast(type[R], response_class), work, stored)
+    return await run_once(
+        pool, method, request, cast(type[R], response_class), work, stored, subject
+    )

@@ -271,16 +271,27 @@ class Consumer:
             log.warning("event_settle_lost", consumer=self.name, op=what, error=type(exc).__name__)
 
     async def apply(self, envelope: events.Envelope, handler: Handler | None) -> bool:
-        """Record and apply in one transaction; False when the event was already applied."""
+        """Record and apply in one transaction; False when the event was already applied. An
+        id seen before with other content is `Malformed`: its publisher reused an id, and taking
+        it for a duplicate would drop a real event without a trace."""
+        digest = events.content_hash(envelope)
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
-                "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)"
-                " ON CONFLICT DO NOTHING RETURNING true",
+                "INSERT INTO inbox (consumer, event_id, event_type, content_hash)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
                 self.name,
                 envelope.id,
                 envelope.type,
+                digest,
             )
             if not inserted:
+                first = await conn.fetchval(
+                    "SELECT content_hash FROM inbox WHERE consumer = $1 AND event_id = $2",
+                    self.name,
+                    envelope.id,
+                )
+                if first is not None and first != digest:
+                    raise errors.Malformed([("id", "already used by an event with other content")])
                 return False
             if handler is not None:
                 await handler(conn, envelope)

@@ -8,7 +8,7 @@ import grpc
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from services.kit import errors, idempotency
+from services.kit import auth, errors, idempotency
 from tests.support.grpc_errors import assert_error
 
 
@@ -138,3 +138,57 @@ async def test_request_id_is_validated(kit_db, request_id, violation):
         await idempotency.run_once(kit_db, METHOD, Request(request_id=request_id), Response, Work())
     assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert raised.value.violations == [("request_id", violation)]
+
+
+def _as(subject: str | None):
+    """Run as this caller (an operator), or as nobody."""
+    principal = auth.Principal(subject=subject, kind="operator") if subject else None
+    return auth.current.set(principal)
+
+
+async def test_a_request_id_belongs_to_its_caller(kit_db):
+    work = Work()
+    token = _as("alice")
+    try:
+        first = await idempotency.run_once(
+            kit_db, METHOD, Request(request_id="shared", what="a"), Response, work
+        )
+        _as("mallory")
+        # The same id with the same request: mallory gets a run of her own, not alice's answer.
+        theirs = await idempotency.run_once(
+            kit_db, METHOD, Request(request_id="shared", what="a"), Response, work
+        )
+        # The same id with another request: no REQUEST_ID_REUSED, alice's id is not mallory's.
+        other = await idempotency.run_once(
+            kit_db, METHOD, Request(request_id="other-id", what="b"), Response, work
+        )
+        _as("alice")
+        again = await idempotency.run_once(
+            kit_db, METHOD, Request(request_id="shared", what="a"), Response, work
+        )
+    finally:
+        auth.current.reset(token)
+    assert (first.done, theirs.done, other.done, again.done) == ("run 1", "run 2", "run 3", "run 1")
+    keys = await kit_db.fetch("SELECT principal, request_id FROM idempotency ORDER BY 1, 2")
+    assert [tuple(k) for k in keys] == [
+        ("operator:alice", "shared"),
+        ("operator:mallory", "other-id"),
+        ("operator:mallory", "shared"),
+    ]
+
+
+async def test_erasing_a_subject_forgets_the_responses_about_it(kit_db):
+    work = Work()
+    request = Request(request_id="about-m1", what="profile")
+    await idempotency.run_once(kit_db, METHOD, request, Response, work, subject="m-1")
+    await idempotency.run_once(
+        kit_db, METHOD, Request(request_id="about-m2"), Response, work, subject=lambda r: "m-2"
+    )
+    async with kit_db.acquire() as conn:
+        assert await idempotency.erase(conn, "m-1") == 1
+    replay = await idempotency.run_once(kit_db, METHOD, request, Response, work, subject="m-1")
+    assert replay.done == "run 3"  # ran again: nothing about m-1 was kept to replay
+    assert (
+        await kit_db.fetchval("SELECT subject FROM idempotency WHERE request_id = 'about-m2'")
+        == "m-2"
+    )

@@ -313,3 +313,18 @@ async def test_event_without_an_id_is_dead_lettered_not_applied_per_delivery(har
     await channel.close()
     assert len(await harness.dead_letters(2)) == 2
     assert harness.calls == []
+
+
+async def test_an_event_id_reused_with_other_content_is_dead_lettered(harness):
+    await harness.start({harness.type_("order.paid"): harness.recording()}, delivery_limit=3)
+    event_id = str(uuid.uuid4())
+    await harness.publish("order.paid", "order-1", event_id=event_id)
+    await wait_until(lambda: _effects_at_least(harness, 1, event_id), 10, "the first event")
+    await harness.publish("order.paid", "order-1", event_id=event_id)  # a faithful redelivery
+    await harness.publish("order.paid", "order-2", event_id=event_id)  # another event, same id
+    (dead,) = await harness.dead_letters(1)
+    assert events.from_amqp(dead).subject == "order-2"
+    # Refused at once, not retried: x-death shows a single rejection.
+    assert [d["reason"] for d in dead.headers.get("x-death") or []] == ["rejected"]
+    assert await harness.effects(event_id) == 1
+    assert harness.calls == [event_id]
