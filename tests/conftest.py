@@ -28,4 +28,5 @@ def log_capture():
 async def amqp():
     connection = await aio_pika.connect_robust(servers.AMQP_URL)
     yield connection
+    await servers.delete_exchanges(connection)  # after every app using them has stopped
     await connection.close()

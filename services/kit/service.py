@@ -39,6 +39,8 @@ class ServiceApp(Generic[S]):
 
     settings_class: type[S]
     migrations: Path
+    # After the grace period for calls, how long the rest of stopping may take at most.
+    CLOSE_SECONDS = 5.0
 
     def __init__(self, settings: S | None = None) -> None:
         self.settings: S = settings if settings is not None else self.settings_class.load()
@@ -148,23 +150,30 @@ class ServiceApp(Generic[S]):
         log.info("service_started", grpc_port=self.grpc_port, ops_port=self.ops_port)
 
     async def stop(self) -> None:
-        """Stop taking calls and deliveries, finish what is in flight, then close."""
+        """Stop taking calls and deliveries, finish what is in flight, then close, within the
+        grace period plus a few seconds even when the broker or the database is away: what
+        does not finish in time is abandoned (an unacked delivery comes back, an unpublished
+        outbox row is sent by the next start), never waited for beyond the pod's grace."""
+        grace = self.settings.shutdown_grace_seconds
+        deadline = asyncio.get_running_loop().time() + grace + self.CLOSE_SECONDS
         if self._ops:
             ops_http.set_ready(self._ops, False)
         if self._server:
-            await self._server.stop(self.settings.shutdown_grace_seconds)
-        for consumer in self._consumers:
-            await consumer.stop()
+            await self._server.stop(grace)
+        consumers = [consumer.stop() for consumer in self._consumers]
+        await _until(deadline, asyncio.gather(*consumers), "consumers")
         self._consumers.clear()
         if self._scheduler:
-            await self._scheduler.stop()
+            await _until(deadline, self._scheduler.stop(), "jobs")
         if self._relay:
-            await self._relay.stop()
+            await _until(deadline, self._relay.stop(timeout=max(0.0, deadline - _now())), "relay")
         if self._ops:
-            await self._ops.cleanup()
+            await _until(deadline, self._ops.cleanup(), "ops")
         if self.amqp:
-            await self.amqp.close()
-        await self.close()
+            await _until(deadline, self.amqp.close(), "broker")
+        # The pool closes even when the broker took the whole budget: its connections are local
+        # and a server left with them open would count them until it times them out.
+        await _until(max(deadline, _now() + 2), self.close(), "database")
         log.info("service_stopped")
 
     async def close(self) -> None:
@@ -187,6 +196,18 @@ class ServiceApp(Generic[S]):
 
     async def _broker_ready(self) -> bool:
         return self.amqp is not None and self.amqp.connected.is_set()
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def _until(deadline: float, step: Awaitable[object], what: str) -> None:
+    """Run one step of stopping, abandoning it at the deadline (or when it fails)."""
+    try:
+        await asyncio.wait_for(step, max(0.0, deadline - _now()))
+    except Exception as exc:  # TimeoutError included: the process is going away regardless
+        log.warning("stop_step_abandoned", step=what, error=type(exc).__name__)
 
 
 async def _serve(app: ServiceApp, migrate_first: bool) -> None:

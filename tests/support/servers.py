@@ -69,3 +69,14 @@ async def delete_queues(connection, app) -> None:
                 await channel.queue_delete(queue, if_unused=False, if_empty=False)
     finally:
         await channel.close()
+
+
+async def delete_exchanges(connection) -> None:
+    """Delete this run's exchanges (durable: they would stay on the broker for ever)."""
+    names = broker_settings()
+    channel = await connection.channel()
+    try:
+        for key in ("events_exchange", "commerce_exchange", "dead_letter_exchange"):
+            await channel.exchange_delete(names[key])
+    finally:
+        await channel.close()

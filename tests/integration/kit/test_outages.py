@@ -8,6 +8,7 @@ restarts, at the cost of a few seconds rather than a server of the test's own.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import grpc
@@ -18,7 +19,8 @@ from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity.app import IdentityApp
 from services.kit import auth, db, errors, inbox
-from tests.support import bus, servers, tcp_proxy
+from services.points.app import PointsApp
+from tests.support import bus, harness, servers, tcp_proxy
 from tests.support.grpc_errors import assert_error
 from tests.support.waiting import wait_until
 
@@ -152,3 +154,29 @@ async def test_keys_out_of_reach_are_unavailable_until_identity_is_back(identity
                 return False
 
         await wait_until(verified, 15, "the keys once identity is reachable")
+
+
+async def test_sigterm_stops_within_the_grace_period_while_the_broker_is_away(identity_app, amqp):
+    """Kubernetes kills a pod 30 s after SIGTERM: stopping must not wait for a broker that is
+    gone (consumers cancelling, the relay's batch, the connection closing)."""
+    grace = 1.0
+    async with tcp_proxy.TcpProxy.to_broker() as proxy:
+        settings = harness.settings(
+            PointsApp,
+            identity=identity_app,
+            database_url=servers.database_url("points_stopping"),
+            amqp_url=proxy.amqp_url(reconnect_interval=0.2),
+            shutdown_grace_seconds=grace,
+        )
+        app = PointsApp(settings)
+        await servers.fresh_database(settings.dsn())
+        await app.migrate()
+        await app.start(schedule=False)
+        try:
+            await proxy.cut(refuse_seconds=120)  # the broker is away for longer than the test
+            await asyncio.sleep(0.5)
+            # Within the grace, plus the kit's few seconds to close, plus slack for this machine.
+            await asyncio.wait_for(app.stop(), grace + PointsApp.CLOSE_SECONDS + 5)
+        finally:
+            await servers.delete_queues(amqp, app)
+            await servers.drop_database(settings.dsn())
