@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = 0  # a service's own come from ports.PORTS (see for_service)
     ops_port: int = 0
     events_exchange: str = "loyalty.events"
+    # Alternate exchange of events_exchange, and the queue of the same name that keeps what no
+    # queue is bound for ("" for none: such an event is then an error, retried).
+    unrouted_exchange: str = "loyalty.unrouted"
     commerce_exchange: str = "commerce.events"
     dead_letter_exchange: str = "loyalty.dlx"
     queue_prefix: str = ""  # isolates the queues of one deployment (or test run) on a shared broker

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import aio_pika
+import aiormq
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -161,9 +162,49 @@ def _received_event(attributes: dict, data) -> CloudEvent:
     return CloudEvent(attributes=attributes, data=data)
 
 
-async def declare_exchanges(channel: aio_pika.abc.AbstractChannel, *names: str):
-    """The suite's topic exchanges are durable; declaring them is idempotent."""
-    return [
-        await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
-        for name in names
-    ]
+class TopologyMismatch(RuntimeError):
+    """The broker has an exchange declared otherwise than the suite declares it (an older
+    version's): the message says the one command that fixes it."""
+
+
+# What the unrouted queue keeps at most: the newest events nobody has bound a queue to yet.
+UNROUTED_MAX_LENGTH = 100_000
+
+
+async def declare_exchanges(
+    channel: aio_pika.abc.AbstractChannel, *names: str, unrouted: str | None = None
+) -> list[aio_pika.abc.AbstractExchange]:
+    """The suite's topic exchanges are durable; declaring them is idempotent. With `unrouted`,
+    every one of `names` gets the alternate exchange of that name, which keeps what no queue is
+    bound for in a durable queue of the same name (an event with no subscriber yet is normal,
+    not an error). Every declarer of an exchange must pass the same `unrouted`: the broker
+    refuses a declaration whose arguments differ from the exchange's."""
+    arguments: dict[str, aio_pika.abc.FieldValue] | None = None
+    if unrouted:
+        alternate = await channel.declare_exchange(
+            unrouted, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        queue = await channel.declare_queue(
+            unrouted,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-max-length": UNROUTED_MAX_LENGTH,
+                "x-overflow": "drop-head",
+            },
+        )
+        await queue.bind(alternate)
+        arguments = {"alternate-exchange": unrouted}
+    try:
+        return [
+            await channel.declare_exchange(
+                name, aio_pika.ExchangeType.TOPIC, durable=True, arguments=arguments
+            )
+            for name in names
+        ]
+    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        raise TopologyMismatch(
+            f"exchange {', '.join(names)} exists with other arguments than "
+            f"alternate-exchange={unrouted!r}: delete it once (its queues re-bind when their "
+            f"consumers start): rabbitmqctl delete_exchange {names[0]}"
+        ) from exc

@@ -26,6 +26,7 @@ TypedHandler = Callable[[asyncpg.Connection, Any, events.Envelope], Awaitable[No
 class Binding:
     exchange: str
     pattern: str
+    unrouted: str | None = None  # the exchange's alternate exchange (see events.declare_…)
 
 
 @dataclass
@@ -56,9 +57,13 @@ class Subscription:
             raise ValueError(f"{message_class.DESCRIPTOR.full_name} is handled twice")
         self.handlers[message_class] = handler
 
-    def bindings(self, events_exchange: str, commerce_exchange: str) -> list[Binding]:
+    def bindings(
+        self, events_exchange: str, commerce_exchange: str, unrouted: str | None = None
+    ) -> list[Binding]:
         return [
-            Binding(commerce_exchange if t.startswith("commerce.") else events_exchange, t)
+            Binding(commerce_exchange, t)
+            if t.startswith("commerce.")
+            else Binding(events_exchange, t, unrouted)
             for t in (events.type_of(m) for m in self.handlers)
         ]
 
@@ -142,7 +147,9 @@ class Consumer:
             },
         )
         for binding in self.bindings:
-            (exchange,) = await events.declare_exchanges(channel, binding.exchange)
+            (exchange,) = await events.declare_exchanges(
+                channel, binding.exchange, unrouted=binding.unrouted
+            )
             await self._queue.bind(exchange, routing_key=binding.pattern)
         self._tag = await self._queue.consume(self._on_message)
 

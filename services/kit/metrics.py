@@ -28,5 +28,8 @@ EVENTS_DELAYED = Counter(
     ["consumer"],
 )
 EVENTS_FAILED = Counter("events_failed_total", "Event handling attempts that failed", ["consumer"])
+EVENTS_UNROUTED = Gauge(
+    "events_unrouted", "Events kept in the unrouted queue: published while no queue was bound"
+)
 OUTBOX_LAG = Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox row")
 JOB_RUNS = Counter("job_runs_total", "Scheduled job runs", ["job", "outcome"])

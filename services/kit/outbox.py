@@ -76,6 +76,7 @@ class Relay:
         poll_seconds: float = 1.0,
         gather_seconds: float = 0.02,
         lag_seconds: float = 1.0,
+        unrouted: str | None = None,
     ) -> None:
         self.pool = pool
         self.connection = connection
@@ -86,6 +87,10 @@ class Relay:
         # out in one batch (one claim, one mark) rather than one batch each.
         self.gather_seconds = gather_seconds
         self.lag_seconds = lag_seconds  # how often the outbox lag gauge is measured
+        # The alternate exchange (and queue) that keeps events no queue is bound for; without
+        # it, such an event is an error (mandatory), retried with back-off.
+        self.unrouted = unrouted
+        self._channel: aio_pika.abc.AbstractChannel | None = None
         self._lag_measured = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -111,7 +116,10 @@ class Relay:
     async def _connect(self) -> None:
         # Confirms + mandatory + on_return_raises: a message no queue takes is an error.
         channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
-        (self._exchange,) = await events.declare_exchanges(channel, self.exchange_name)
+        (self._exchange,) = await events.declare_exchanges(
+            channel, self.exchange_name, unrouted=self.unrouted
+        )
+        self._channel = channel
 
     def _notified(self, *_args) -> None:
         self._wake.set()
@@ -150,6 +158,7 @@ class Relay:
                 published = await self.publish_batch()
                 if time.monotonic() - self._lag_measured >= self.lag_seconds:
                     metrics.OUTBOX_LAG.set(await self._lag())
+                    await self._count_unrouted()
                     self._lag_measured = time.monotonic()
                 if published >= self.batch:
                     continue  # more is waiting: do not sleep
@@ -163,6 +172,14 @@ class Relay:
             self._wake.clear()
         if listener is not None:
             await self._unlisten(listener)
+
+    async def _count_unrouted(self) -> None:
+        if self.unrouted and self._channel is not None:
+            # The channel hands back the queue object it has for the name; its declare() asks
+            # the broker again (a passive declaration answers the current depth).
+            queue = await self._channel.declare_queue(self.unrouted, passive=True)
+            declared = await queue.declare()
+            metrics.EVENTS_UNROUTED.set(declared.message_count or 0)
 
     async def _lag(self) -> float:
         oldest = await self.pool.fetchval(

@@ -14,7 +14,7 @@ import asyncpg
 import grpc
 from aiohttp import web
 
-from . import auth, db, grpc_server, inbox, jobs, logging, ops_http, outbox, retention
+from . import auth, db, events, grpc_server, inbox, jobs, logging, ops_http, outbox, retention
 from .config import ServiceSettings
 from .deps import Deps
 from .jobs import Job
@@ -127,7 +127,12 @@ class ServiceApp(Generic[S]):
         self.ops_port = ops_http.bound_port(self._ops)
         if relay:
             self._relay = outbox.Relay(
-                self.pool, self.amqp, s.events_exchange, s.relay_batch, s.relay_poll_seconds
+                self.pool,
+                self.amqp,
+                s.events_exchange,
+                s.relay_batch,
+                s.relay_poll_seconds,
+                unrouted=s.unrouted_exchange or None,
             )
             await self._relay.start()
         if consume:
@@ -136,7 +141,9 @@ class ServiceApp(Generic[S]):
                     name=s.queue_prefix + subscription.queue,
                     pool=self.pool,
                     connection=self.amqp,
-                    bindings=subscription.bindings(s.events_exchange, s.commerce_exchange),
+                    bindings=subscription.bindings(
+                        s.events_exchange, s.commerce_exchange, s.unrouted_exchange or None
+                    ),
                     handlers=subscription.by_type(),
                     dead_letter_exchange=s.dead_letter_exchange,
                     prefetch=s.consumer_prefetch,
@@ -217,7 +224,12 @@ async def _serve(app: ServiceApp, migrate_first: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await app.start()
+    try:
+        await app.start()
+    except events.TopologyMismatch as exc:  # one line that says what to do, not a traceback
+        log.error("broker_topology_mismatch", fix=str(exc))
+        await app.stop()
+        raise SystemExit(1) from None
     await stop.wait()
     await app.stop()
 

@@ -254,7 +254,9 @@ class Bench:
         push(self._delete_queues, app, amqp)
         # Events must be routable for the relay: a queue of ours takes them and is deleted after.
         channel = await amqp.channel()
-        (exchange,) = await events.declare_exchanges(channel, settings.events_exchange)
+        (exchange,) = await events.declare_exchanges(
+            channel, settings.events_exchange, unrouted=settings.unrouted_exchange
+        )
         sink = await channel.declare_queue(f"bench.{servers.RUN}.points", auto_delete=False)
         push(sink.delete, if_unused=False, if_empty=False)
         await sink.bind(exchange, routing_key="#")

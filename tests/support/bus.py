@@ -10,6 +10,7 @@ import aio_pika
 from google.protobuf.message import Message
 
 from services.kit import events
+from tests.support import servers
 
 
 class Tap:
@@ -21,7 +22,7 @@ class Tap:
 
     async def start(self, connection, exchange_name: str) -> None:
         channel = await connection.channel()
-        (exchange,) = await events.declare_exchanges(channel, exchange_name)
+        (exchange,) = await servers.declare_exchange(channel, exchange_name)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         await queue.bind(exchange, routing_key="#")
         await queue.consume(self._on_message, no_ack=True)
@@ -68,7 +69,7 @@ async def publish(
     event_id = event_id or str(uuid.uuid4())
     data = payload if isinstance(payload, dict) else events.payload_json(payload)
     channel = await connection.channel(publisher_confirms=True)
-    (exchange,) = await events.declare_exchanges(channel, exchange_name)
+    (exchange,) = await servers.declare_exchange(channel, exchange_name)
     await exchange.publish(
         events.to_amqp(event_id=event_id, type_=type_, source=source, subject=subject, data=data),
         routing_key=type_,
@@ -79,7 +80,7 @@ async def publish(
 
 async def publish_raw(connection, exchange_name: str, routing_key: str, body: bytes) -> None:
     channel = await connection.channel(publisher_confirms=True)
-    (exchange,) = await events.declare_exchanges(channel, exchange_name)
+    (exchange,) = await servers.declare_exchange(channel, exchange_name)
     await exchange.publish(
         aio_pika.Message(body=body, content_type="text/plain"), routing_key=routing_key
     )

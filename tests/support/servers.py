@@ -7,7 +7,7 @@ import secrets
 
 import asyncpg
 
-from services.kit import db
+from services.kit import db, events
 
 PG_URL = os.environ.get("LOYALTY_PG_URL", "postgresql://postgres@127.0.0.1:5432/")
 AMQP_URL = os.environ.get("LOYALTY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -28,6 +28,7 @@ def broker_settings() -> dict:
         "events_exchange": f"test.{RUN}.loyalty.events",
         "commerce_exchange": f"test.{RUN}.commerce.events",
         "dead_letter_exchange": f"test.{RUN}.loyalty.dlx",
+        "unrouted_exchange": f"test.{RUN}.loyalty.unrouted",
         "queue_prefix": f"test.{RUN}.",
     }
 
@@ -76,7 +77,21 @@ async def delete_exchanges(connection) -> None:
     names = broker_settings()
     channel = await connection.channel()
     try:
-        for key in ("events_exchange", "commerce_exchange", "dead_letter_exchange"):
+        for key in (
+            "events_exchange",
+            "commerce_exchange",
+            "dead_letter_exchange",
+            "unrouted_exchange",
+        ):
             await channel.exchange_delete(names[key])
+        await channel.queue_delete(names["unrouted_exchange"], if_unused=False, if_empty=False)
     finally:
         await channel.close()
+
+
+async def declare_exchange(channel, name: str):
+    """Declare one of the run's exchanges as the services do: the events exchange with its
+    alternate exchange (the broker refuses a declaration with other arguments)."""
+    names = broker_settings()
+    unrouted = names["unrouted_exchange"] if name == names["events_exchange"] else None
+    return await events.declare_exchanges(channel, name, unrouted=unrouted)

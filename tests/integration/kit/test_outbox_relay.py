@@ -8,6 +8,7 @@ import contextlib
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.kit import db, events, outbox
 from tests.support import tcp_proxy
@@ -345,3 +346,46 @@ async def test_relay_outlives_its_connection_being_closed_mid_batch(
 
 async def _seen_at_least(seen: Collector, count: int) -> bool:
     return len(seen.ids) >= count
+
+
+async def test_with_an_alternate_exchange_an_unbound_event_is_kept_not_an_error(
+    kit_db, amqp, unique, connect, make_relay
+):
+    """An event nobody has bound a queue to yet is normal: the alternate exchange keeps it in
+    the unrouted queue (counted in a metric) and the row is published, not retried."""
+    exchange, unrouted = unique("events"), unique("unrouted")
+    connection = await connect()
+    relay = make_relay(kit_db, connection, exchange, batch=50, unrouted=unrouted)
+    await relay._connect()
+    kept = await _add(kit_db, 3, per_tx=3, kind=ThingNowhere)
+    try:
+        assert await relay.publish_batch() == 3
+        rows = await kit_db.fetch("SELECT published_at, last_error FROM outbox")
+        assert all(r["published_at"] is not None and r["last_error"] is None for r in rows)
+        channel = await amqp.channel()
+        queue = await channel.declare_queue(unrouted, passive=True)
+
+        async def all_kept() -> bool:
+            found = await channel.declare_queue(unrouted, passive=True)
+            return found.declaration_result.message_count == len(kept)
+
+        await wait_until(all_kept, 10, "the events in the unrouted queue")
+        await relay._count_unrouted()
+        assert REGISTRY.get_sample_value("events_unrouted") == len(kept)
+        await queue.delete(if_unused=False, if_empty=False)
+        await channel.close()
+    finally:
+        await connection.close()
+
+
+async def test_an_events_exchange_of_an_older_version_is_named_with_its_fix(amqp, unique):
+    exchange, unrouted = unique("events"), unique("unrouted")
+    channel = await amqp.channel()
+    await events.declare_exchanges(channel, exchange)  # as before the alternate exchange
+    await channel.close()
+    channel = await amqp.channel()
+    with pytest.raises(events.TopologyMismatch, match=f"rabbitmqctl delete_exchange {exchange}"):
+        await events.declare_exchanges(channel, exchange, unrouted=unrouted)
+    channel = await amqp.channel()
+    await channel.queue_delete(unrouted, if_unused=False, if_empty=False)
+    await channel.close()
