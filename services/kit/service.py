@@ -14,7 +14,19 @@ import asyncpg
 import grpc
 from aiohttp import web
 
-from . import auth, db, events, grpc_server, inbox, jobs, logging, ops_http, outbox, retention
+from . import (
+    auth,
+    db,
+    deadletters,
+    events,
+    grpc_server,
+    inbox,
+    jobs,
+    logging,
+    ops_http,
+    outbox,
+    retention,
+)
 from .config import ServiceSettings
 from .deps import Deps
 from .jobs import Job
@@ -242,7 +254,7 @@ def main(app_class: type[ServiceApp], commands: dict[str, Command] | None = None
 
     A command is `async def command(app, *args)`, run with the database migrated and the app's
     pool open (no broker, no server); its docstring is its help."""
-    commands = commands or {}
+    commands = {**(commands or {}), "dead-letters": _dead_letters}
     settings = app_class.settings_class.load()
     parser = argparse.ArgumentParser(
         prog=f"python -m services.{settings.service_name}",
@@ -265,6 +277,16 @@ def main(app_class: type[ServiceApp], commands: dict[str, Command] | None = None
         log.info("migrated", applied=count)
     else:
         asyncio.run(_command(app, commands[options.command], options.args))
+
+
+async def _dead_letters(app: ServiceApp, *args: str) -> None:
+    """list | show ID | replay ID|--all | drop ID|--all: the consumers' dead letters."""
+    queues = [app.settings.queue_prefix + s.queue for s in app.subscriptions()]
+    connection = await aio_pika.connect_robust(app.settings.amqp_url.get_secret_value())
+    try:
+        await deadletters.command(connection, queues, *args)
+    finally:
+        await connection.close()
 
 
 async def _command(app: ServiceApp, command: Command, args: list[str]) -> None:

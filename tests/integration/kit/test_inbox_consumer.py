@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
 from prometheus_client import REGISTRY
 
-from services.kit import events, inbox
+from services.kit import deadletters, events, inbox
 from tests.support import bus, servers, tcp_proxy
 from tests.support.waiting import wait_until
 
@@ -328,3 +329,40 @@ async def test_an_event_id_reused_with_other_content_is_dead_lettered(harness):
     assert [d["reason"] for d in dead.headers.get("x-death") or []] == ["rejected"]
     assert await harness.effects(event_id) == 1
     assert harness.calls == [event_id]
+
+
+async def test_dead_letters_are_listed_with_their_reason_replayed_and_dropped(harness, capsys):
+    paid = harness.type_("order.paid")
+    broken = {"bad"}
+    handler = harness.recording(fail_subjects=broken)
+    await harness.start({paid: handler}, delivery_limit=1)
+    bad = await harness.publish("order.paid", "bad")
+    await bus.publish_raw(harness.amqp, BROKER["commerce_exchange"], paid, b"not an event")
+    await wait_until(lambda: _dead_letter_count(harness, 2), 15, "two dead letters")
+
+    letters = {
+        letter.message_id: letter for letter in await deadletters.find(harness.amqp, [harness.name])
+    }
+    assert letters[bad].reason == "delivery_limit" and letters[bad].type == paid
+    (raw,) = [letter for i, letter in letters.items() if i != bad]
+    assert raw.reason == "rejected" and raw.body == b"not an event"
+    await deadletters.command(harness.amqp, [harness.name], "list")
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(item["reason"] for item in listed) == ["delivery_limit", "rejected"]
+
+    broken.clear()  # the cause is fixed: the event applies when it comes back
+    assert (
+        await deadletters.replay(harness.amqp, [harness.name], lambda d: d.message_id == bad) == 1
+    )
+    await wait_until(lambda: _effects_at_least(harness, 1, bad), 10, "the replayed event")
+    assert await deadletters.drop(harness.amqp, [harness.name], lambda d: True) == 1
+    assert await deadletters.find(harness.amqp, [harness.name]) == []
+    assert await harness.effects(bad) == 1
+
+
+async def _dead_letter_count(harness: Harness, count: int) -> bool:
+    channel = await harness.amqp.channel()
+    queue = await channel.declare_queue(f"{harness.name}.dlq", passive=True)
+    found = queue.declaration_result.message_count
+    await channel.close()
+    return found >= count
