@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# Generates the local development secrets once (kept in the ignored .local/ folder).
-# Production passes the same variables from its secret store; nothing secret is committed.
+# The local development secrets, in the ignored .local/secrets.env (production passes the same
+# variables from its secret store; nothing secret is committed).
+#
+# The keys belong with the database they encrypt, not with a checkout: every checkout on this
+# machine that uses the same PostgreSQL server shares one copy, kept next to the machine's other
+# local state (/var/tmp, or LOYALTY_SECRETS_DIR). A second clone therefore opens the identity
+# database the first one made instead of failing to decrypt it. Needs LOYALTY_PG_URL (infra.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .local
 file=.local/secrets.env
-if [ ! -s "$file" ]; then
-  umask 077
-  key() { python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'; }
-  {
-    echo "IDENTITY_DATA_KEY=$(key)"
-    echo "IDENTITY_LOOKUP_KEY=$(key)"
-  } > "$file"
-  echo "generated development secrets in $file" >&2
+server=${IDENTITY_DATABASE_URL:-${LOYALTY_PG_URL:?run deploy/local/infra.sh first}}
+shared=${LOYALTY_SECRETS_DIR:-/var/tmp}/loyalty-dev-secrets-$(printf '%s' "$server" | md5sum | cut -c1-12).env
+umask 077
+if [ ! -s "$shared" ]; then
+  if [ -s "$file" ]; then
+    cp "$file" "$shared"  # this checkout made the server's database: its keys open it
+  else
+    key() { python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'; }
+    {
+      echo "IDENTITY_DATA_KEY=$(key)"
+      echo "IDENTITY_LOOKUP_KEY=$(key)"
+    } > "$shared"
+    echo "generated development secrets in $shared" >&2
+  fi
+fi
+if ! cmp -s "$shared" "$file"; then
+  [ ! -s "$file" ] || cp "$file" "$file.replaced"  # kept, in case it was the one that mattered
+  cp "$shared" "$file"
+  echo "using the development secrets of this server ($shared) in $file" >&2
 fi
