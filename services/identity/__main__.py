@@ -1,4 +1,4 @@
-"""`python -m services.identity [serve|migrate|create-client ID KIND SCOPE...|rotate-signing-key]`."""
+"""`python -m services.identity [serve|migrate|create-client CLIENT_ID KIND SCOPE...|rotate-signing-key]` (`--help`)."""
 
 from services.kit.service import main
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
-from services.kit import auth, outbox
+from services.kit import auth, errors, outbox, ratelimit
+from services.kit.jobs import Job
 from services.kit.service import ServiceApp
 
 from . import api, crypto
 from .config import IdentitySettings
 from .deps import IdentityDeps
-from .usecases import clients, keys
+from .domain import clients as client_rules
+from .usecases import clients, keys, sessions
 
 
 class IdentityApp(ServiceApp[IdentitySettings]):
@@ -30,6 +33,7 @@ class IdentityApp(ServiceApp[IdentitySettings]):
             s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism
         )
         deps.signer = await keys.load_signer(deps)
+        deps.limiter = ratelimit.RateLimiter(deps.pool, deps.now)
         self._keys = auth.KeySet()
         self._keys.load(deps.signer.jwks())
 
@@ -48,6 +52,12 @@ class IdentityApp(ServiceApp[IdentitySettings]):
     def servicers(self) -> list[object]:
         return [api.IdentityApi(self.deps)]
 
+    def jobs(self) -> list[Job]:
+        async def forget_old_sources(_pool: asyncpg.Pool) -> None:
+            await sessions.forget_old_sources(self.deps)
+
+        return [Job("identity-login-sources", 3600, forget_old_sources)]
+
     def http_routes(self) -> list[web.RouteDef]:
         async def jwks(_request):
             return web.json_response(
@@ -62,6 +72,16 @@ async def rotate_signing_key(app: IdentityApp) -> None:
     print(await keys.rotate(app.deps))
 
 
-async def create_client(app: IdentityApp, client_id: str, kind: str, *scopes: str) -> None:
-    """Bootstrap an operator or service credential; prints its secret once."""
-    print(await clients.bootstrap(app.deps, client_id, kind, scopes))
+async def create_client(app: IdentityApp, *args: str) -> None:
+    """CLIENT_ID operator|service SCOPE... : create a client (the first administrator) holding the scopes and print its secret, shown only this once."""
+    if len(args) < 3:
+        raise SystemExit("create-client: usage: create-client CLIENT_ID operator|service SCOPE...")
+    client_id, kind, *scopes = args
+    problems = client_rules.definition_problems(client_id, kind, scopes)
+    if problems:
+        raise SystemExit(f"create-client: {'; '.join(problems)}")
+    try:
+        secret = await clients.bootstrap(app.deps, client_id, kind, scopes)
+    except errors.AppError as exc:  # the id is taken
+        raise SystemExit(f"create-client: {exc.message}: {client_id}") from None
+    print(secret)

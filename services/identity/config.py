@@ -18,5 +18,24 @@ class IdentitySettings(ServiceSettings, service="identity"):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
-    lockout_max_failures: int = 5
-    lockout_minutes: int = 15
+    # Rate limits: sliding windows shared by every replica (kit.ratelimit); 0 turns one off.
+    # A source is the caller's network address, or its client id for operator/service tokens.
+    # Failed logins per account in any hour, from all sources (OWASP ASVS 2.2.1: at most 100);
+    # sources the member signed in from within `login_known_source_days` keep a reserved share,
+    # so that strangers cannot use it all up and keep the owner out.
+    login_failures_per_account_hour: int = 100
+    login_failures_reserved_for_known_sources: int = 20
+    login_known_source_days: int = 30
+    # Failed logins of one account from one source: a short and a longer window.
+    login_failures_per_account_and_source_minute: int = 5
+    login_failures_per_account_and_source_hour: int = 20
+    # Failed logins from one source, whatever the account (credential stuffing).
+    login_failures_per_source_hour: int = 300
+    registrations_per_identifier_hour: int = 10
+    registrations_per_source_hour: int = 50
+    real_name_attempts_per_member_day: int = 5
+    real_name_attempts_per_source_hour: int = 30
+    link_attempts_per_member_hour: int = 10
+    link_attempts_per_source_hour: int = 60
+    client_token_failures_per_client_hour: int = 20
+    client_token_attempts_per_source_minute: int = 60

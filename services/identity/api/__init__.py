@@ -1,5 +1,6 @@
-"""gRPC IdentityService: each RPC is a function of the module for its concern, which parses,
-authorises, validates, calls one use case and converts its answer to proto."""
+"""gRPC IdentityService: each RPC is a function of the module for its concern, which authorises,
+checks sizes, validates, calls one use case and converts its answer to proto. RPCs with limits
+per caller get the caller's source (`checks.source`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from ..deps import IdentityDeps
-from . import accounts, clients, profile, registration, sessions, status, tags
+from . import accounts, checks, clients, profile, registration, sessions, status, tags
 
 
 class IdentityApi(pb_grpc.IdentityServiceServicer):
@@ -19,12 +20,12 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
     async def RegisterMember(
         self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterMemberResponse:
-        return await registration.register_member(self.deps, request)
+        return await registration.register_member(self.deps, request, checks.source(context))
 
     async def Login(
         self, request: pb.LoginRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoginResponse:
-        return await sessions.login(self.deps, request)
+        return await sessions.login(self.deps, request, checks.source(context))
 
     async def RefreshToken(
         self, request: pb.RefreshTokenRequest, context: grpc.aio.ServicerContext
@@ -39,12 +40,27 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
     async def IssueClientToken(
         self, request: pb.IssueClientTokenRequest, context: grpc.aio.ServicerContext
     ) -> pb.IssueClientTokenResponse:
-        return await clients.issue_client_token(self.deps, request)
+        return await clients.issue_client_token(self.deps, request, checks.source(context))
 
     async def CreateClient(
         self, request: pb.CreateClientRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateClientResponse:
         return await clients.create_client(self.deps, request)
+
+    async def ListClients(
+        self, request: pb.ListClientsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListClientsResponse:
+        return await clients.list_clients(self.deps, request)
+
+    async def DisableClient(
+        self, request: pb.DisableClientRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DisableClientResponse:
+        return await clients.disable_client(self.deps, request)
+
+    async def RotateClientSecret(
+        self, request: pb.RotateClientSecretRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RotateClientSecretResponse:
+        return await clients.rotate_client_secret(self.deps, request)
 
     async def GetMember(
         self, request: pb.GetMemberRequest, context: grpc.aio.ServicerContext
@@ -59,12 +75,12 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
     async def VerifyRealName(
         self, request: pb.VerifyRealNameRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyRealNameResponse:
-        return await profile.verify_real_name(self.deps, request)
+        return await profile.verify_real_name(self.deps, request, checks.source(context))
 
     async def LinkAccount(
         self, request: pb.LinkAccountRequest, context: grpc.aio.ServicerContext
     ) -> pb.LinkAccountResponse:
-        return await accounts.link_account(self.deps, request)
+        return await accounts.link_account(self.deps, request, checks.source(context))
 
     async def UnlinkAccount(
         self, request: pb.UnlinkAccountRequest, context: grpc.aio.ServicerContext

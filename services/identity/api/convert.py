@@ -91,10 +91,14 @@ def token_pair(tokens: Tokens) -> res.TokenPair:
 
 
 def client(row: ClientRow) -> res.Client:
+    """A client as the contract shows it: never its secret (hash)."""
     return res.Client(
         client_id=row.client_id,
         kind=_CLIENT_KIND_ENUM[row.kind],
         scopes=row.scopes,
         roles=row.roles,
         display_name=row.display_name,
+        disabled=row.disabled,
+        create_time=timestamps.to_proto(row.created_at),
+        disable_time=timestamps.to_proto(row.disabled_at),
     )

@@ -10,16 +10,19 @@ from ..deps import IdentityDeps
 from ..domain import contact, registration
 from ..domain import member as rules
 from ..usecases import registration as usecase
-from . import convert, scopes
+from . import checks, convert, scopes
 from .profile import check_profile
 from .replies import changed_member
 
 
 async def register_member(
-    deps: IdentityDeps, request: pb.RegisterMemberRequest
+    deps: IdentityDeps, request: pb.RegisterMemberRequest, source: str
 ) -> pb.RegisterMemberResponse:
-    v = Violations()
     channel = convert.CHANNELS.get(request.channel)
+    if channel is not None and registration.operator_only(channel):
+        auth.require_scope(scopes.WRITE)  # staff channels: authorised before anything is read
+    v = Violations()
+    checks.request_id(v, request.request_id)
     v.check(
         channel is not None,
         "channel",
@@ -42,8 +45,6 @@ async def register_member(
     v.text("referral_code", request.referral_code, maximum=16, required=False)
     v.raise_if_any("PASSWORD_TOO_WEAK" if v.names("password") else "INVALID_ARGUMENT")
     assert channel is not None  # refused above
-    if registration.operator_only(channel):
-        auth.require_scope(scopes.WRITE)
     new = usecase.NewMember(
         channel=channel,
         phone=phone,
@@ -52,6 +53,7 @@ async def register_member(
         # Trimmed only when given: a code of blanks is a code, and unknown.
         referral_code=request.referral_code.strip().upper() if request.referral_code else None,
     )
+    await usecase.count_attempt(deps, new, source)
     password_hash = await usecase.hash_password(deps, request.password)
     return await changed_member(
         deps,

@@ -12,12 +12,17 @@ from ..domain import member as rules
 from ..usecases import sessions
 from . import convert
 
+# The longest identifier worth parsing: an e-mail address has at most 254 characters.
+IDENTIFIER_MAX = 254
 
-async def login(deps: IdentityDeps, request: pb.LoginRequest) -> pb.LoginResponse:
+
+async def login(deps: IdentityDeps, request: pb.LoginRequest, source: str) -> pb.LoginResponse:
     v = Violations()
     identifier = request.identifier.strip()
     phone = email = None
-    if "@" in identifier:
+    if len(identifier) > IDENTIFIER_MAX:
+        v.add("identifier", f"at most {IDENTIFIER_MAX} characters")
+    elif "@" in identifier:
         email = contact.normalize_email(identifier)
         v.check(email is not None, "identifier", "not a valid e-mail address")
     else:
@@ -29,9 +34,8 @@ async def login(deps: IdentityDeps, request: pb.LoginRequest) -> pb.LoginRespons
         "required, at most 128 characters",
     )
     v.raise_if_any()
-    member_id, tokens = await sessions.login(
-        deps, phone=phone, email=email, password=request.password
-    )
+    attempt = sessions.Attempt(phone=phone, email=email, password=request.password, source=source)
+    member_id, tokens = await sessions.login(deps, attempt)
     return pb.LoginResponse(tokens=convert.token_pair(tokens), member_id=str(member_id))
 
 

@@ -13,7 +13,7 @@ from services.kit.errors import Violations
 from ..deps import IdentityDeps
 from ..domain.member import MemberStatus
 from ..usecases import status
-from . import scopes
+from . import checks, scopes
 from .replies import changed_member
 
 R = TypeVar("R", bound=Message)
@@ -23,11 +23,11 @@ StatusRequest = pb.FreezeMemberRequest | pb.UnfreezeMemberRequest | pb.CloseMemb
 async def _change(
     deps: IdentityDeps, request: StatusRequest, target: MemberStatus, response_class: type[R]
 ) -> R:
-    member_id = errors.parse_uuid(request.member_id)
     if target is MemberStatus.CLOSED:  # a member may close its own account
-        auth.require_member_or_scope(member_id, scopes.ADMIN)
+        member_id = checks.member_target(request.member_id, scopes.ADMIN)
     else:
         auth.require_scope(scopes.ADMIN)
+        member_id = errors.parse_uuid(request.member_id)
     v = Violations()
     # Freeze and unfreeze need a reason for the audit trail; closing is the member's own call.
     v.text("reason", request.reason, maximum=256, required=target is not MemberStatus.CLOSED)

@@ -18,7 +18,7 @@ from ..domain import tags as rules
 from ..store.members import MemberRow
 from ..usecases import members
 from ..usecases import tags as usecase
-from . import convert, scopes
+from . import checks, convert, scopes
 from .replies import changed_member
 
 R = TypeVar("R", bound=Message)
@@ -26,8 +26,8 @@ TagChange = Callable[[IdentityDeps, asyncpg.Connection, uuid.UUID, list[str]], A
 
 
 def _tags(tags: Sequence[str]) -> list[str]:
+    checks.at_most("tags", tags, rules.MAX_TAGS, minimum=1)
     v = Violations()
-    v.check(0 < len(tags) <= rules.MAX_TAGS, "tags", f"1 to {rules.MAX_TAGS} tags")
     for i, tag in enumerate(tags):
         problem = rules.tag_problem(tag)
         if problem:

@@ -1,4 +1,4 @@
-"""Member rules: statuses, profile validation and changes, passwords, lockout, referral codes."""
+"""Member rules: statuses, profile validation and changes, passwords, referral codes."""
 
 from __future__ import annotations
 
@@ -42,30 +42,6 @@ def profile_changes(current: Profile, wanted: Mapping[str, object]) -> dict[str,
     """The wanted fields whose value differs from the current one, in the order asked; an empty
     result means nothing is written or published."""
     return {name: value for name, value in wanted.items() if getattr(current, name) != value}
-
-
-@dataclass(frozen=True)
-class LockoutPolicy:
-    """Repeated failed logins lock the credential for a while."""
-
-    max_failures: int = 5
-    lock_minutes: int = 15
-
-    def after_failure(self, failures: int, now: dt.datetime) -> tuple[int, dt.datetime | None]:
-        """New failure count and, when the limit is reached, when the lock ends."""
-        failures += 1
-        if failures >= self.max_failures:
-            return 0, now + dt.timedelta(minutes=self.lock_minutes)
-        return failures, None
-
-    @staticmethod
-    def is_locked(locked_until: dt.datetime | None, now: dt.datetime) -> bool:
-        return locked_until is not None and locked_until > now
-
-    @staticmethod
-    def retry_after(locked_until: dt.datetime, now: dt.datetime) -> int:
-        """Whole seconds to wait, rounded up so that a retry at that time is never still locked."""
-        return int((locked_until - now).total_seconds()) + 1
 
 
 def new_referral_code() -> str:

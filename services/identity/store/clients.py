@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+
+import asyncpg
 
 from services.kit import db
 
@@ -19,32 +22,18 @@ class ClientRow:
     scopes: tuple[str, ...]
     roles: tuple[str, ...]
     display_name: str
+    created_at: dt.datetime | None = None  # set by the database
+    disabled_at: dt.datetime | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
 
-async def insert(conn, client: ClientRow) -> None:
-    """Raises ClientExists when the id is taken."""
-    with db.duplicates({"clients_pkey": ClientExists}):
-        async with conn.transaction():  # a savepoint: the caller's transaction survives
-            await conn.execute(
-                "INSERT INTO clients (client_id, kind, secret_hash, scopes, roles, display_name)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                client.client_id,
-                client.kind,
-                client.secret_hash,
-                list(client.scopes),
-                list(client.roles),
-                client.display_name,
-            )
+_COLUMNS = "client_id, kind, secret_hash, scopes, roles, display_name, created_at, disabled_at"
 
 
-async def get(conn, client_id: str) -> ClientRow | None:
-    row = await conn.fetchrow(
-        "SELECT client_id, kind, secret_hash, scopes, roles, display_name FROM clients"
-        " WHERE client_id = $1",
-        client_id,
-    )
-    if row is None:
-        return None
+def _client(row: asyncpg.Record) -> ClientRow:
     return ClientRow(
         row["client_id"],
         row["kind"],
@@ -52,4 +41,62 @@ async def get(conn, client_id: str) -> ClientRow | None:
         tuple(row["scopes"]),
         tuple(row["roles"]),
         row["display_name"],
+        row["created_at"],
+        row["disabled_at"],
     )
+
+
+async def insert(conn, client: ClientRow) -> ClientRow:
+    """The client as stored; raises ClientExists when the id is taken."""
+    with db.duplicates({"clients_pkey": ClientExists}):
+        async with conn.transaction():  # a savepoint: the caller's transaction survives
+            row = await conn.fetchrow(
+                "INSERT INTO clients (client_id, kind, secret_hash, scopes, roles, display_name)"
+                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
+                client.client_id,
+                client.kind,
+                client.secret_hash,
+                list(client.scopes),
+                list(client.roles),
+                client.display_name,
+            )
+    return _client(row)
+
+
+async def get(conn, client_id: str, *, lock: bool = False) -> ClientRow | None:
+    suffix = " FOR UPDATE" if lock else ""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM clients WHERE client_id = $1{suffix}", client_id
+    )
+    return _client(row) if row else None
+
+
+async def page(conn, *, after: str | None, limit: int) -> list[ClientRow]:
+    """A page in client_id order."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM clients WHERE ($1::text IS NULL OR client_id > $1)"
+        " ORDER BY client_id LIMIT $2",
+        after,
+        limit,
+    )
+    return [_client(r) for r in rows]
+
+
+async def disable(conn, client_id: str, when: dt.datetime) -> ClientRow:
+    row = await conn.fetchrow(
+        f"UPDATE clients SET disabled_at = $2 WHERE client_id = $1 RETURNING {_COLUMNS}",
+        client_id,
+        when,
+    )
+    return _client(row)
+
+
+async def set_secret(conn, client_id: str, secret_hash: bytes, when: dt.datetime) -> ClientRow:
+    row = await conn.fetchrow(
+        "UPDATE clients SET secret_hash = $2, secret_rotated_at = $3 WHERE client_id = $1"
+        f" RETURNING {_COLUMNS}",
+        client_id,
+        secret_hash,
+        when,
+    )
+    return _client(row)

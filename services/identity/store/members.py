@@ -12,7 +12,7 @@ from services.kit import db
 
 from ..domain.member import MemberStatus, Profile
 from ..domain.registration import Channel
-from . import refresh_tokens
+from . import credentials, refresh_tokens
 
 
 class PhoneTaken(db.Duplicate):
@@ -196,6 +196,7 @@ async def erase(conn, member_id: uuid.UUID) -> None:
     )
     await conn.execute("DELETE FROM linked_accounts WHERE member_id = $1", member_id)
     await conn.execute("DELETE FROM member_tags WHERE member_id = $1", member_id)
+    await credentials.forget_member_sources(conn, member_id)
     await refresh_tokens.revoke_member_tokens(conn, member_id)
 
 

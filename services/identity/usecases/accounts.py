@@ -14,6 +14,15 @@ from ..store.members import MemberRow
 from .members import changed, open_for_change
 
 
+async def count_link_attempt(deps: IdentityDeps, member_id: uuid.UUID, source: str) -> None:
+    """Linking is limited per member and per caller."""
+    limits = deps.limits
+    await deps.limiter.take(
+        (limits.link_member, f"member:{member_id}"),
+        (limits.link_source, deps.pseudonym("source", source)),
+    )
+
+
 async def link(
     deps: IdentityDeps, conn, member_id: uuid.UUID, provider: str, subject: str
 ) -> MemberRow:

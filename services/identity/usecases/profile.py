@@ -34,8 +34,22 @@ async def update_profile(
     )
 
 
-async def check_real_name(deps: IdentityDeps, legal_name: str, number: str) -> None:
-    """Asks the verifier before any transaction opens: it may be a remote service."""
+async def check_real_name(
+    deps: IdentityDeps, member_id: uuid.UUID, legal_name: str, number: str, source: str
+) -> None:
+    """Asks the verifier, before any transaction opens (it may be a remote service), unless
+    the member is verified already, closed or unknown: then nothing is asked or counted, and
+    `verify_real_name` refuses (or a replay answers). Attempts that reach the verifier are
+    limited per member and per caller."""
+    async with deps.pool.acquire() as conn:
+        row = await members.get(conn, member_id)
+    if row is None or row.verified_at is not None or not rules.is_open(row.status):
+        return
+    limits = deps.limits
+    await deps.limiter.take(
+        (limits.real_name_member, f"member:{member_id}"),
+        (limits.real_name_source, deps.pseudonym("source", source)),
+    )
     if await deps.real_name.problem(legal_name, number):
         raise errors.failed_precondition(
             "REAL_NAME_REJECTED", "the name and ID number did not verify"

@@ -13,6 +13,7 @@ from services.kit import errors, ids, timestamps
 
 from ..deps import IdentityDeps
 from ..domain import member as rules
+from ..domain import registration
 from ..domain.member import Profile
 from ..domain.registration import Channel
 from ..store import members
@@ -27,6 +28,21 @@ class NewMember:
     email: str | None  # normalised
     profile: Profile
     referral_code: str | None  # trimmed and upper-cased; None when not given
+
+
+async def count_attempt(deps: IdentityDeps, new: NewMember, source: str) -> None:
+    """Registrations are limited per phone number and e-mail address, and per caller; staff
+    channels (store desk, bulk import) count per identifier only: one operator client may
+    register many members in an hour."""
+    limits = deps.limits
+    wanted = [
+        (limits.register_identifier, deps.pseudonym("identifier", identifier))
+        for identifier in (new.phone, new.email)
+        if identifier
+    ]
+    if not registration.operator_only(new.channel):
+        wanted.append((limits.register_source, deps.pseudonym("source", source)))
+    await deps.limiter.take(*wanted)
 
 
 async def hash_password(deps: IdentityDeps, password: str) -> str | None:

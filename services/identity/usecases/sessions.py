@@ -13,6 +13,7 @@ from ..deps import IdentityDeps
 from ..domain import member as rules
 from ..domain.tokens import Refresh, on_refresh
 from ..store import credentials, refresh_tokens
+from ..store.credentials import Credential
 
 
 @dataclass(frozen=True)
@@ -47,32 +48,78 @@ async def issue(
     )
 
 
-async def login(
-    deps: IdentityDeps, *, phone: str | None, email: str | None, password: str
-) -> tuple[uuid.UUID, Tokens]:
-    """The member signed in and its tokens. Every refusal but a lock is INVALID_CREDENTIALS,
-    whatever was wrong, so that a caller learns nothing about who is registered."""
-    lockout = deps.lockout
-    async with db.transaction(deps.pool) as conn:
-        credential = await credentials.find(conn, phone=phone, email=email)
-        now = deps.now()
-        locked_until = credential.locked_until if credential is not None else None
-        if locked_until is not None and lockout.is_locked(locked_until, now):
-            raise errors.resource_exhausted(
-                "CREDENTIAL_LOCKED",
-                "too many failed logins; try again later",
-                retry_after=lockout.retry_after(locked_until, now),
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt: the identifier as normalised (one of phone and e-mail), the password,
+    and the caller's source (kit.ratelimit.source)."""
+
+    phone: str | None
+    email: str | None
+    password: str
+    source: str
+
+
+async def login(deps: IdentityDeps, attempt: Attempt) -> tuple[uuid.UUID, Tokens]:
+    """The member signed in and its tokens. Every refusal is INVALID_CREDENTIALS, whatever was
+    wrong, or RATE_LIMITED once the failures of the account (known or not: an unknown identifier
+    is counted as an account) or of the source reach a limit, so that a caller learns nothing
+    about who is registered.
+
+    No connection is held while the password is checked: the credential is read, the attempt
+    counted as a failure in advance (concurrent guesses cannot overrun a limit), the password
+    verified, and only a success writes, in a short transaction, and uncounts the attempt."""
+    s, limits = deps.settings, deps.limits
+    source = deps.pseudonym("source", attempt.source)
+    since = deps.now() - dt.timedelta(days=s.login_known_source_days)
+    credential = await credentials.find(
+        deps.pool, phone=attempt.phone, email=attempt.email, source=source, since=since
+    )
+    if credential is not None:
+        account = f"member:{credential.member_id}"
+    else:
+        account = deps.pseudonym("identifier", attempt.phone or attempt.email or "")
+    known = credential is not None and credential.known_source
+    from_source = f"{account}|{source}"
+    taken = await deps.limiter.take(
+        (limits.login_account(known_source=known), account),
+        (limits.login_account_and_source_minute, from_source),
+        (limits.login_account_and_source_hour, from_source),
+        (limits.login_source, source),
+    )
+    stored = credential.password_hash if credential else None
+    if await deps.passwords.verify(stored, attempt.password) and credential is not None:
+        tokens = await _sign_in(deps, credential, source)
+        if tokens is not None:
+            # Only failures count; the source knew the password, so its failures are forgotten.
+            await deps.limiter.give_back(taken)
+            await deps.limiter.clear(
+                (limits.login_account_and_source_minute, from_source),
+                (limits.login_account_and_source_hour, from_source),
             )
-        stored = credential.password_hash if credential else None
-        ok = await deps.passwords.verify(stored, password)
-        if ok and credential is not None and rules.is_open(credential.status):
-            await credentials.record_login(conn, credential.member_id, 0, None)
-            return credential.member_id, await issue(deps, conn, credential.member_id)
-        if credential is not None:
-            failures, until = lockout.after_failure(credential.failed_logins, now)
-            await credentials.record_login(conn, credential.member_id, failures, until)
-    # Raised after the commit: the failure count must stick.
+            return credential.member_id, tokens
     raise errors.unauthenticated("INVALID_CREDENTIALS", "identifier or password is wrong")
+
+
+async def _sign_in(deps: IdentityDeps, checked: Credential, source: str) -> Tokens | None:
+    """Tokens for a member whose password was checked, unless it closed or changed its
+    password meanwhile; the source is remembered as one the member signs in from."""
+    async with db.transaction(deps.pool) as conn:
+        current = await credentials.hold_for_sign_in(conn, checked.member_id)
+        if (
+            current is None
+            or not rules.is_open(current.status)
+            or current.password_hash != checked.password_hash
+        ):
+            return None
+        await credentials.remember_source(conn, checked.member_id, source, deps.now())
+        return await issue(deps, conn, checked.member_id)
+
+
+async def forget_old_sources(deps: IdentityDeps) -> int:
+    """Sign-in sources older than the known-source window stop counting: delete them."""
+    before = deps.now() - dt.timedelta(days=deps.settings.login_known_source_days)
+    async with deps.pool.acquire() as conn:
+        return await credentials.forget_sources_before(conn, before)
 
 
 async def refresh(deps: IdentityDeps, refresh_token: str) -> Tokens:

@@ -104,6 +104,23 @@ def operator_calls(stub, target: str):
                 metadata=md,
             ),
         ),
+        "ListClients": (
+            "identity:admin",
+            lambda md: stub.ListClients(pb.ListClientsRequest(), metadata=md),
+        ),
+        "DisableClient": (
+            "identity:admin",
+            lambda md: stub.DisableClient(
+                pb.DisableClientRequest(request_id=uid(), client_id="sneaky-client"), metadata=md
+            ),
+        ),
+        "RotateClientSecret": (
+            "identity:admin",
+            lambda md: stub.RotateClientSecret(
+                pb.RotateClientSecretRequest(request_id=uid(), client_id="sneaky-client"),
+                metadata=md,
+            ),
+        ),
     }
 
 
@@ -195,6 +212,9 @@ async def test_expired_token_is_unauthenticated(identity, two_members, mint):
         "RemoveMemberTags",
         "ListMembers",
         "CreateClient",
+        "ListClients",
+        "DisableClient",
+        "RotateClientSecret",
     ],
 )
 async def test_member_token_on_operator_rpcs_is_permission_denied(
@@ -219,6 +239,9 @@ async def test_member_token_on_operator_rpcs_is_permission_denied(
         "RemoveMemberTags",
         "ListMembers",
         "CreateClient",
+        "ListClients",
+        "DisableClient",
+        "RotateClientSecret",
     ],
 )
 async def test_operator_without_the_scope_is_missing_scope(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 import jwt
+import pytest
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
@@ -12,7 +13,8 @@ from tests.support.ids import uid
 
 from .helpers import bearer, fails, register, snapshot
 
-ADMIN = ("ops-root", "operator", ["identity:admin"])
+# An administrator holding the scopes the tests hand out (a caller grants only scopes it holds).
+ADMIN = ("ops-root", "operator", ["identity:admin", "identity:read", "points:grant"])
 
 
 def create_request(client_id="storefront-main", scopes=("identity:read",), **kw):
@@ -32,12 +34,17 @@ async def test_create_client_returns_the_secret_once_and_stores_a_hash(
     created = await identity.CreateClient(request, metadata=mint(*ADMIN))
     secret = created.client_secret
     assert len(secret) >= 43
-    assert created.client == res.Client(
+    shown = res.Client()
+    shown.CopyFrom(created.client)
+    assert shown.HasField("create_time") and not shown.HasField("disable_time")
+    shown.ClearField("create_time")
+    assert shown == res.Client(
         client_id="storefront-main",
         kind=res.CLIENT_KIND_SERVICE,
         scopes=["identity:read", "points:grant"],
         roles=["storefront"],
         display_name="Main storefront",
+        disabled=False,
     )
     row = await identity_app.pool.fetchrow("SELECT * FROM clients")
     assert row["secret_hash"] == crypto.token_hash(secret)
@@ -192,3 +199,32 @@ async def test_bad_client_definitions_are_invalid_argument(identity, identity_ap
             fields=fields,
         )
     assert await snapshot(identity_app.pool) == before
+
+
+@pytest.mark.parametrize(
+    ("held", "asked", "not_held"),
+    [
+        (["identity:admin"], ["points:admin"], "points:admin"),
+        (["identity:admin", "points:grant"], ["points:grant", "points:adjust"], "points:adjust"),
+        (["identity:admin"], ["identity:read"], "identity:read"),  # admin is not ranked above
+    ],
+)
+async def test_create_client_grants_only_scopes_the_caller_holds(
+    identity, identity_app, mint, held, asked, not_held
+):
+    before = await snapshot(identity_app.pool)
+    failure = await fails(
+        identity.CreateClient(
+            create_request("minted-client", scopes=asked), metadata=mint("ops-1", "operator", held)
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "SCOPE_NOT_HELD",
+    )
+    assert not_held in failure.message
+    assert await snapshot(identity_app.pool) == before
+    # Holding them, the same caller may grant them.
+    created = await identity.CreateClient(
+        create_request("minted-client", scopes=asked),
+        metadata=mint("ops-1", "operator", [*held, *asked]),
+    )
+    assert sorted(created.client.scopes) == sorted(set(asked))

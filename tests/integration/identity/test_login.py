@@ -1,4 +1,4 @@
-"""Login: tokens that work, uniform failures, lockout after repeated failures."""
+"""Login: tokens that work, uniform failures, failures counted (see test_login_throttling)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,19 @@ from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from tests.support.ids import uid
 
-from .helpers import PASSWORD, bearer, fails, member_row, register, snapshot
+from .helpers import PASSWORD, bearer, fails, register, snapshot
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+
+
+async def counted(identity_app, key_prefix: str) -> dict[str, int]:
+    """Hits in the login rate limits whose key starts with `key_prefix`, by limit."""
+    rows = await identity_app.pool.fetch(
+        "SELECT name, sum(cardinality(stamps)) AS hits FROM rate_limits"
+        " WHERE name LIKE 'identity.login.%' AND key LIKE $1 || '%' GROUP BY name",
+        key_prefix,
+    )
+    return {r["name"]: r["hits"] for r in rows if r["hits"]}
 
 
 async def test_login_returns_tokens_that_work_on_get_member(identity, identity_app):
@@ -48,9 +58,18 @@ async def test_wrong_password_is_invalid_credentials_and_counts(identity, identi
         UNAUTHENTICATED,
         "INVALID_CREDENTIALS",
     )
-    row = await member_row(identity_app.pool, member.member_id)
-    assert row["failed_logins"] == 1
-    assert row["locked_until"] is None
+    # Counted for the account, for the account from this source, and for this source.
+    assert await counted(identity_app, f"member:{member.member_id}") == {
+        "identity.login.account": 1,
+        "identity.login.account_source.minute": 1,
+        "identity.login.account_source.hour": 1,
+    }
+    assert await counted(identity_app, "") == {
+        "identity.login.account": 1,
+        "identity.login.account_source.minute": 1,
+        "identity.login.account_source.hour": 1,
+        "identity.login.source": 1,
+    }
     assert await identity_app.pool.fetchval("SELECT count(*) FROM refresh_tokens") == 0
 
 
@@ -69,76 +88,6 @@ async def test_unknown_identifier_fails_exactly_like_a_wrong_password(identity, 
         "INVALID_CREDENTIALS",
     )
     assert unknown.message == wrong.message  # nothing tells which identifiers exist
-
-
-async def test_success_resets_the_failure_count(identity, identity_app):
-    member = await register(identity, login=False)
-    for _ in range(3):
-        await fails(
-            identity.Login(pb.LoginRequest(identifier=member.phone, password="wrong-pass1")),
-            UNAUTHENTICATED,
-            "INVALID_CREDENTIALS",
-        )
-    assert (await member_row(identity_app.pool, member.member_id))["failed_logins"] == 3
-    await identity.Login(pb.LoginRequest(identifier=member.phone, password=PASSWORD))
-    assert (await member_row(identity_app.pool, member.member_id))["failed_logins"] == 0
-
-
-async def test_five_failures_lock_the_credential_even_for_the_right_password(
-    identity, identity_app
-):
-    member = await register(identity, login=False)
-    lock_minutes = identity_app.settings.lockout_minutes
-    for attempt in range(1, 6):
-        await fails(
-            identity.Login(
-                pb.LoginRequest(identifier=member.phone, password=f"wrong-pass{attempt}")
-            ),
-            UNAUTHENTICATED,
-            "INVALID_CREDENTIALS",
-        )
-        row = await member_row(identity_app.pool, member.member_id)
-        if attempt < 5:
-            assert (row["failed_logins"], row["locked_until"]) == (attempt, None)
-    row = await member_row(identity_app.pool, member.member_id)
-    assert row["locked_until"] is not None
-    remaining = row["locked_until"] - dt.datetime.now(dt.UTC)
-    assert dt.timedelta(0) < remaining <= dt.timedelta(minutes=lock_minutes)
-
-    locked = await fails(
-        identity.Login(pb.LoginRequest(identifier=member.phone, password=PASSWORD)),
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        "CREDENTIAL_LOCKED",
-    )
-    assert locked.retry_seconds is not None
-    assert 0 < locked.retry_seconds <= lock_minutes * 60 + 1
-    assert await identity_app.pool.fetchval("SELECT count(*) FROM refresh_tokens") == 0
-    # Attempts while locked neither sign in nor extend the lock.
-    again = await member_row(identity_app.pool, member.member_id)
-    assert again["locked_until"] == row["locked_until"]
-
-
-async def test_an_expired_lock_lets_the_member_in_again(identity, identity_app):
-    member = await register(identity, login=False)
-    await identity_app.pool.execute(
-        "UPDATE members SET locked_until = now() - interval '1 second' WHERE member_id = $1",
-        member.uuid,
-    )
-    response = await identity.Login(pb.LoginRequest(identifier=member.phone, password=PASSWORD))
-    assert response.member_id == member.member_id
-    assert (await member_row(identity_app.pool, member.member_id))["locked_until"] is None
-
-
-async def test_lockout_of_one_member_does_not_touch_another(identity, identity_app):
-    victim = await register(identity, login=False)
-    other = await register(identity, login=False)
-    for _ in range(5):
-        await fails(
-            identity.Login(pb.LoginRequest(identifier=victim.phone, password="wrong-pass1")),
-            UNAUTHENTICATED,
-        )
-    await identity.Login(pb.LoginRequest(identifier=other.phone, password=PASSWORD))
-    assert (await member_row(identity_app.pool, other.member_id))["locked_until"] is None
 
 
 async def test_frozen_member_may_still_sign_in(identity, mint):

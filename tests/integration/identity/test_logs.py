@@ -78,11 +78,15 @@ async def test_no_secret_or_personal_data_in_logs(identity, log_capture, mint):
             kind=res.CLIENT_KIND_SERVICE,
             scopes=["identity:read"],
         ),
-        metadata=mint("ops-1", "operator", ["identity:admin"]),
+        metadata=mint("ops-1", "operator", ["identity:admin", "identity:read"]),
+    )
+    rotated = await identity.RotateClientSecret(
+        pb.RotateClientSecretRequest(request_id=uid(), client_id="log-probe"),
+        metadata=mint("ops-1", "operator", ["identity:admin", "identity:read"]),
     )
     client_token = (
         await identity.IssueClientToken(
-            pb.IssueClientTokenRequest(client_id="log-probe", client_secret=created.client_secret)
+            pb.IssueClientTokenRequest(client_id="log-probe", client_secret=rotated.client_secret)
         )
     ).access_token
 
@@ -103,7 +107,7 @@ async def test_no_secret_or_personal_data_in_logs(identity, log_capture, mint):
         "legal name": [LEGAL_NAME],
         "access token": [tokens.access_token, refreshed.access_token, client_token],
         "refresh token": [tokens.refresh_token, refreshed.refresh_token],
-        "client secret": [created.client_secret],
+        "client secret": [created.client_secret, rotated.client_secret],
     }
     for what, values in forbidden.items():
         for value in values:

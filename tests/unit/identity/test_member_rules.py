@@ -1,4 +1,4 @@
-"""Member rules: lockout, passwords, birthdays, profile changes, statuses."""
+"""Member rules: passwords, birthdays, profile changes, statuses."""
 
 from __future__ import annotations
 
@@ -8,49 +8,6 @@ import pytest
 
 from services.identity.domain import member as rules
 from services.identity.domain.member import MemberStatus, Profile, StatusChange
-
-NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
-
-
-def test_lockout_counts_failures_then_locks_and_resets_the_count():
-    policy = rules.LockoutPolicy(max_failures=5, lock_minutes=15)
-    failures = 0
-    for expected in range(1, 5):
-        failures, until = policy.after_failure(failures, NOW)
-        assert (failures, until) == (expected, None)
-    failures, until = policy.after_failure(failures, NOW)
-    assert failures == 0  # the lock ends with a fresh set of attempts
-    assert until == NOW + dt.timedelta(minutes=15)
-
-
-def test_lockout_limits_come_from_configuration():
-    policy = rules.LockoutPolicy(max_failures=2, lock_minutes=1)
-    assert policy.after_failure(0, NOW) == (1, None)
-    assert policy.after_failure(1, NOW) == (0, NOW + dt.timedelta(minutes=1))
-
-
-@pytest.mark.parametrize(
-    ("left", "retry"),
-    [
-        (dt.timedelta(minutes=15), 901),
-        (dt.timedelta(seconds=1), 2),
-        (dt.timedelta(milliseconds=1), 1),
-        (dt.timedelta(seconds=59, milliseconds=999), 60),
-    ],
-)
-def test_retry_after_is_never_before_the_lock_ends(left, retry):
-    assert rules.LockoutPolicy.retry_after(NOW + left, NOW) == retry
-    assert NOW + dt.timedelta(seconds=retry) > NOW + left
-
-
-def test_is_locked_only_before_the_lock_ends():
-    policy = rules.LockoutPolicy()
-    until = NOW + dt.timedelta(minutes=15)
-    assert policy.is_locked(until, NOW)
-    assert policy.is_locked(until, until - dt.timedelta(seconds=1))
-    assert not policy.is_locked(until, until)
-    assert not policy.is_locked(until, until + dt.timedelta(seconds=1))
-    assert not policy.is_locked(None, NOW)
 
 
 @pytest.mark.parametrize("password", ["abcd1234", "s3cret-pass", "pass word!", "x1" * 64])
