@@ -37,15 +37,48 @@ class PointsApp(ServiceApp[PointsSettings]):
 
 
 async def expire_now(app: PointsApp) -> None:
-    """Run the expiry, hold-timeout and expiring-notice jobs once, now (relayed on next serve)."""
+    """Run the expiry, hold-timeout, expiring-notice and parked-event jobs once, now (events
+    relayed on next serve)."""
 
     pool = app.pool
     done = {
         "expired_points": await jobs.expire_lots(app.usecases, pool),
         "holds_released": await jobs.release_timed_out_holds(app.usecases, pool),
         "expiring_notices": await jobs.notify_expiring(app.usecases, pool),
+        "parked_given_up": await jobs.give_up_parked(app.usecases, pool),
     }
     print(json.dumps(done))
+
+
+async def parked(app: PointsApp, after: str = "0") -> None:
+    """Print the storefront events still parked (waiting for their member, or held for an
+    operator), oldest first, 100 at a time: `parked [AFTER_PARKED_ID]`."""
+    try:
+        start = int(after)
+    except ValueError:
+        raise SystemExit("parked: AFTER_PARKED_ID is a number (the last parked_id shown)") from None
+    async with app.pool.acquire() as conn:
+        counts = await app.usecases.parking.count_open(conn)
+        found = await app.usecases.parking.open_events(conn, start, 100)
+    report = {
+        "open": {state.value: n for state, n in counts.items()},
+        "events": [
+            {
+                "parked_id": e.parked_id,
+                "state": e.state.value,
+                "reason": e.reason,
+                "detail": e.detail,
+                "event_id": e.event_id,
+                "event_type": e.event_type,
+                "member_id": str(e.member_id),
+                "order_id": e.order_id,
+                "parked_at": e.parked_at.isoformat(),
+                "wait_until": e.wait_until.isoformat() if e.wait_until else None,
+            }
+            for e in found
+        ],
+    }
+    print(json.dumps(report, indent=2))
 
 
 async def reconcile(app: PointsApp) -> None:

@@ -18,6 +18,10 @@ class PointsSettings(ServiceSettings, service="points"):
     hold_timeout_interval_seconds: float = 30
     expiring_notice_interval_seconds: float = 3600
     job_batch: int = 500
+    # How long a storefront event for a member points has not seen registered waits for
+    # member.registered before it is given up; how often the job gives up what waited too long.
+    unknown_member_wait_seconds: int = 24 * 3600
+    parked_interval_seconds: float = 60
     # How long a replica keeps the earning rules in effect in memory (a change made through
     # another replica applies here this much later; 0 reads them for every credit).
     rule_cache_seconds: float = 5.0

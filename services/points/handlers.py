@@ -1,22 +1,24 @@
 """Consumers of other services' events: identity (members), subscription (multiplier), commerce
 (orders, reviews). Each handler runs inside the inbox transaction of its event: it checks the
-payload and calls one use case."""
+payload (ids, and the bounds of domain.commerce on every amount, points figure and multiplier:
+`errors.Malformed`, dead-lettered at once) and calls one use case."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.identity.v1 import events_pb2 as identity
 from loyalty.subscription.v1 import events_pb2 as subscription
-from services.kit import events
+from services.kit import errors, events, timestamps
 from services.kit.errors import Violations
 from services.kit.inbox import Subscription
 
+from .domain import commerce as bounds
+from .domain.commerce import Cancellation, Command, Completion, Payment, Refund, Review
 from .domain.members import MemberStatus
 from .usecases import PointsUseCases
-from .usecases.orders import Payment, Refund
+from .usecases.parking import Arrival
 
 # What each subscription event does to the local projection (see domain.subscription).
 _SUBSCRIPTION_CHANGES = {
@@ -36,24 +38,39 @@ def _member(value: str, field: str = "member_id") -> uuid.UUID:
     return member_id
 
 
-def _order(order_id: str, member_id: str) -> tuple[str, uuid.UUID]:
-    """The order and member ids every commerce event names."""
-    v = Violations()
+def _order(v: Violations, order_id: str, member_id: str) -> uuid.UUID:
+    """Checks the order and member ids every order event names; the member."""
     v.text("order_id", order_id, maximum=128)
-    member = v.uuid("member_id", member_id, "a member id")
-    v.raise_malformed()
-    return order_id, member
+    return v.uuid("member_id", member_id, "a member id")
 
 
-def _time(stamp, fallback: dt.datetime) -> dt.datetime:
-    return stamp.ToDatetime(dt.UTC) if stamp.seconds or stamp.nanos else fallback
+def _amount(v: Violations, field: str, value: int, maximum: int = bounds.MAX_AMOUNT_MINOR) -> None:
+    problem = bounds.amount_problem(value, maximum)
+    if problem:
+        v.add(field, problem)
+
+
+def _lines(v: Violations, lines, amounts: tuple[str, ...]) -> None:
+    """Amounts (fen) and quantities of an order's or a refund's lines."""
+    for i, line in enumerate(lines):
+        if len(v.items) >= errors.MAX_VIOLATIONS:
+            return  # the answer names no more: walk no further
+        for name in amounts:
+            _amount(v, f"lines[{i}].{name}", getattr(line, name))
+        if getattr(line, "quantity", 0) < 0:
+            v.add(f"lines[{i}].quantity", "must not be negative")
+
+
+def _arrival(envelope: events.Envelope) -> Arrival:
+    return Arrival(envelope.id, envelope.type)
 
 
 class Handlers:
     def __init__(self, usecases: PointsUseCases) -> None:
         self.usecases = usecases
+        self.settings = usecases.settings
         self.members = usecases.members
-        self.orders = usecases.orders
+        self.commerce = usecases.commerce
 
     def subscriptions(self) -> list[Subscription]:
         members = Subscription("points.identity")
@@ -80,25 +97,29 @@ class Handlers:
         referrer = _member(p.referred_by, "referred_by") if p.referred_by else None
         await self.members.registered(conn, member_id, referrer)
 
-    async def _status(self, conn, envelope, member_id: str, stamp, status: MemberStatus) -> None:
-        member = _member(member_id)
-        at = _time(stamp, envelope.time or self.usecases.deps.now())
-        await self.members.status_changed(conn, member, status, at)
+    async def _status(self, conn, envelope, p, stamp: str, status: MemberStatus) -> None:
+        v = Violations()
+        member = v.uuid("member_id", p.member_id, "a member id")
+        at = timestamps.field(v, p, stamp)
+        v.raise_malformed()
+        await self.members.status_changed(
+            conn, member, status, at or envelope.time or self.usecases.deps.now()
+        )
 
     async def member_frozen(
         self, conn, p: identity.MemberFrozen, envelope: events.Envelope
     ) -> None:
-        await self._status(conn, envelope, p.member_id, p.frozen_time, MemberStatus.FROZEN)
+        await self._status(conn, envelope, p, "frozen_time", MemberStatus.FROZEN)
 
     async def member_unfrozen(
         self, conn, p: identity.MemberUnfrozen, envelope: events.Envelope
     ) -> None:
-        await self._status(conn, envelope, p.member_id, p.unfrozen_time, MemberStatus.ACTIVE)
+        await self._status(conn, envelope, p, "unfrozen_time", MemberStatus.ACTIVE)
 
     async def member_closed(
         self, conn, p: identity.MemberClosed, envelope: events.Envelope
     ) -> None:
-        await self._status(conn, envelope, p.member_id, p.closed_time, MemberStatus.CLOSED)
+        await self._status(conn, envelope, p, "closed_time", MemberStatus.CLOSED)
 
     # --- subscription ---------------------------------------------------------------------
     async def subscription_changed(self, conn, p, envelope: events.Envelope) -> None:
@@ -106,70 +127,96 @@ class Handlers:
         subscription_id = p.subscription_id
         v.text("subscription_id", subscription_id, maximum=128)
         member_id = v.uuid("member_id", p.member_id, "a member id")
+        multiplier = getattr(p, "points_multiplier", 0)
+        problem = bounds.multiplier_problem(multiplier)
+        if problem:
+            v.add("points_multiplier", problem)
+        if isinstance(p, subscription.SubscriptionRefunded):
+            _amount(v, "refunded.amount_minor", p.refunded.amount_minor)
+        has_end = p.DESCRIPTOR.fields_by_name.get("period_end") is not None
+        period_end = timestamps.field(v, p, "period_end") if has_end else None
         v.raise_malformed()
-        period_end = getattr(p, "period_end", None)
         await self.members.subscription_changed(
             conn,
             subscription_id,
             member_id,
             _SUBSCRIPTION_CHANGES[type(p)],
-            multiplier=getattr(p, "points_multiplier", 0),
-            period_end=period_end.ToDatetime(dt.UTC) if period_end else None,
+            multiplier=multiplier,
+            period_end=period_end,
         )
 
     # --- commerce -------------------------------------------------------------------------
+    async def _receive(self, conn, command: Command, envelope: events.Envelope) -> None:
+        await self.commerce.receive(conn, command, _arrival(envelope))
+
     async def order_paid(self, conn, p: commerce.OrderPaid, envelope: events.Envelope) -> None:
-        order_id, member_id = _order(p.order_id, p.member_id)
         v = Violations()
-        v.check(p.paid_amount_minor >= 0, "paid_amount_minor", "must not be negative")
-        v.check(p.points_used >= 0, "points_used", "must not be negative")
+        member_id = _order(v, p.order_id, p.member_id)
+        v.text("merchant_id", p.merchant_id, maximum=128, required=False)
         hold_id = (
             v.uuid("points_hold_id", p.points_hold_id, "a hold id") if p.points_hold_id else None
         )
-        v.raise_malformed()
-        await self.orders.paid(
-            conn,
-            Payment(
-                order_id=order_id,
-                member_id=member_id,
-                merchant_id=p.merchant_id,
-                currency_code=p.currency_code.upper(),
-                paid_amount_minor=p.paid_amount_minor,
-                points_hold_id=hold_id,
-                points_used=p.points_used,
-            ),
+        payment = Payment(
+            order_id=p.order_id,
+            member_id=member_id,
+            merchant_id=p.merchant_id,
+            currency_code=p.currency_code.upper(),
+            paid_amount_minor=p.paid_amount_minor,
+            points_hold_id=hold_id,
+            points_used=p.points_used,
         )
+        s = self.settings
+        for field, problem in bounds.payment_problems(
+            payment, s.max_deduction_percent, s.points_per_cny
+        ):
+            v.add(field, problem)
+        _amount(v, "gift_card_amount_minor", p.gift_card_amount_minor, max(0, p.paid_amount_minor))
+        _lines(v, p.lines, ("amount_minor", "paid_amount_minor"))
+        v.raise_malformed()
+        await self._receive(conn, payment, envelope)
 
     async def order_completed(
         self, conn, p: commerce.OrderCompleted, envelope: events.Envelope
     ) -> None:
-        await self.orders.completed(conn, *_order(p.order_id, p.member_id))
+        v = Violations()
+        member_id = _order(v, p.order_id, p.member_id)
+        v.raise_malformed()
+        await self._receive(conn, Completion(p.order_id, member_id), envelope)
 
     async def order_refunded(
         self, conn, p: commerce.OrderRefunded, envelope: events.Envelope
     ) -> None:
-        order_id, member_id = _order(p.order_id, p.member_id)
-        refund_id = p.refund_id or envelope.id
         v = Violations()
+        member_id = _order(v, p.order_id, p.member_id)
+        refund_id = p.refund_id or envelope.id
         v.text("refund_id", refund_id, maximum=128)
-        v.check(p.refunded_amount_minor >= 0, "refunded_amount_minor", "must not be negative")
-        v.check(p.points_to_return >= 0, "points_to_return", "must not be negative")
-        v.raise_malformed()
-        await self.orders.refunded(
-            conn,
-            Refund(
-                order_id=order_id,
-                member_id=member_id,
-                refund_id=refund_id,
-                refunded_amount_minor=p.refunded_amount_minor,
-                points_to_return=p.points_to_return,
-            ),
+        refund = Refund(
+            order_id=p.order_id,
+            member_id=member_id,
+            refund_id=refund_id,
+            refunded_amount_minor=p.refunded_amount_minor,
+            points_to_return=p.points_to_return,
+            currency_code=p.currency_code.upper(),
         )
+        for field, problem in bounds.refund_problems(refund):
+            v.add(field, problem)
+        _amount(
+            v,
+            "gift_card_amount_minor",
+            p.gift_card_amount_minor,
+            max(0, p.refunded_amount_minor),
+        )
+        _lines(v, p.lines, ("amount_minor",))
+        v.raise_malformed()
+        await self._receive(conn, refund, envelope)
 
     async def order_cancelled(
         self, conn, p: commerce.OrderCancelled, envelope: events.Envelope
     ) -> None:
-        await self.orders.cancelled(conn, *_order(p.order_id, p.member_id))
+        v = Violations()
+        member_id = _order(v, p.order_id, p.member_id)
+        v.raise_malformed()
+        await self._receive(conn, Cancellation(p.order_id, member_id), envelope)
 
     async def review_posted(
         self, conn, p: commerce.ReviewPosted, envelope: events.Envelope
@@ -177,5 +224,7 @@ class Handlers:
         v = Violations()
         member_id = v.uuid("member_id", p.member_id, "a member id")
         v.text("review_id", p.review_id, maximum=128)
+        v.text("order_id", p.order_id, maximum=128, required=False)
         v.raise_malformed()
-        await self.usecases.earning.review_posted(conn, member_id, p.review_id, p.has_photos)
+        review = Review(p.review_id, member_id, p.order_id, p.has_photos)
+        await self._receive(conn, review, envelope)

@@ -1,7 +1,8 @@
-"""Scheduled work: lot expiry, hold timeouts, expiring-soon notices.
+"""Scheduled work: lot expiry, hold timeouts, expiring-soon notices, parked events whose member
+never came.
 
 Each job takes `now` so tests (and an operator catching up) can run it for any moment. All
-three are idempotent: what they change no longer matches their query afterwards, so a second
+four are idempotent: what they change no longer matches their query afterwards, so a second
 run, or a run overlapping another replica's, finds nothing left to do. Work is done one member
 (or hold) per transaction, under the member's lock, in bounded batches.
 """
@@ -40,6 +41,20 @@ async def _one_by_one(
                 done += await apply(conn, item)
         if len(due) < batch:
             return done
+
+
+async def _until_none_left(
+    pool: asyncpg.Pool, step: Callable[[asyncpg.Connection], Awaitable[int]]
+) -> int:
+    """Run `step` (a bounded batch) in a transaction of its own until it finds nothing left to
+    do; returns the sum of what it did."""
+    done = 0
+    while True:
+        async with db.transaction(pool) as conn:
+            did = await step(conn)
+        if not did:
+            return done
+        done += did
 
 
 async def expire_lots(
@@ -82,13 +97,25 @@ async def notify_expiring(
     Lots of one member expiring at the same moment (one business day) make one event.
     """
     now = now or uc.deps.now()
-    sent = 0
-    while True:
-        async with db.transaction(pool) as conn:
-            groups = await uc.expiry.notify_expiring(conn, now, uc.settings.job_batch)
-        sent += groups
-        if not groups:
-            return sent
+    return await _until_none_left(
+        pool, lambda conn: uc.expiry.notify_expiring(conn, now, uc.settings.job_batch)
+    )
+
+
+async def give_up_parked(
+    uc: PointsUseCases, pool: asyncpg.Pool, now: dt.datetime | None = None
+) -> int:
+    """Give up the storefront events that waited for their member past the wait; returns how
+    many. Also counts what is still parked (the `points_parked_events` gauge)."""
+    now = now or uc.deps.now()
+    given_up = await _until_none_left(
+        pool, lambda conn: uc.parking.give_up_due(conn, now, uc.settings.job_batch)
+    )
+    async with pool.acquire() as conn:
+        await uc.parking.count_open(conn)
+    if given_up:
+        log.warning("parked_events_given_up", count=given_up)
+    return given_up
 
 
 def scheduled(uc: PointsUseCases) -> list[Job]:
@@ -105,4 +132,5 @@ def scheduled(uc: PointsUseCases) -> list[Job]:
             s.expiring_notice_interval_seconds,
             lambda pool: notify_expiring(uc, pool),
         ),
+        Job("points-parked", s.parked_interval_seconds, lambda pool: give_up_parked(uc, pool)),
     ]

@@ -46,6 +46,11 @@ class PointsApi(pb_grpc.PointsServiceServicer):
     ) -> pb.GetHoldResponse:
         return await self.reading.GetHold(request, context)
 
+    async def GetOrder(
+        self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetOrderResponse:
+        return await self.reading.GetOrder(request, context)
+
     # --- earning -----------------------------------------------------------------------------
     async def SignIn(
         self, request: pb.SignInRequest, context: grpc.aio.ServicerContext

@@ -1,13 +1,11 @@
-"""Reading: balances, ledger history, holds."""
+"""Reading: balances, ledger history, holds, orders."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import grpc
 
 from loyalty.points.v1 import points_service_pb2 as pb
-from services.kit import auth, errors, paging
+from services.kit import auth, errors, paging, timestamps
 from services.kit.errors import Violations
 
 from ..usecases import PointsUseCases
@@ -33,8 +31,8 @@ class ReadingApi:
         member_id = v.uuid("member_id", request.member_id, "a member id")
         v.check(request.page_size >= 0, "page_size", "must not be negative")
         kind = convert.entry_kind_filter(v, request.kind)
-        start = request.start_time.ToDatetime(dt.UTC) if request.HasField("start_time") else None
-        end = request.end_time.ToDatetime(dt.UTC) if request.HasField("end_time") else None
+        start = timestamps.field(v, request, "start_time")
+        end = timestamps.field(v, request, "end_time")
         v.check(not (start and end and end <= start), "end_time", "must be after start_time")
         v.raise_if_any()
         auth.require_member_or_scope(member_id, scopes.READ)
@@ -65,3 +63,13 @@ class ReadingApi:
         principal = auth.require_owner_or_scope(scopes.READ)
         hold = await self.reading.hold(hold_id, principal.owns)
         return pb.GetHoldResponse(hold=convert.hold_proto(hold))
+
+    async def GetOrder(
+        self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetOrderResponse:
+        principal = auth.require_owner_or_scope(scopes.READ)
+        v = Violations()
+        v.text("order_id", request.order_id, maximum=128)
+        v.raise_if_any()
+        order = await self.reading.order(request.order_id, principal.owns)
+        return pb.GetOrderResponse(order=convert.order_proto(order))

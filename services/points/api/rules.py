@@ -6,7 +6,7 @@ import asyncpg
 import grpc
 
 from loyalty.points.v1 import points_service_pb2 as pb
-from services.kit import auth, errors, idempotency, paging
+from services.kit import auth, idempotency, paging
 from services.kit.errors import Violations
 
 from ..domain import rules as rules_domain
@@ -22,10 +22,11 @@ class RulesApi:
     async def UpsertEarningRule(
         self, request: pb.UpsertEarningRuleRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpsertEarningRuleResponse:
-        rule = convert.rule_from_proto(request.rule)
-        problems = rules_domain.problems(rule)
-        if problems:
-            raise errors.invalid(problems)
+        v = Violations()
+        rule = convert.rule_from_proto(v, request.rule)
+        for field, problem in rules_domain.problems(rule):
+            v.add(field, problem)
+        v.raise_if_any()
         principal = auth.require_scope(scopes.ADMIN)
 
         async def work(conn: asyncpg.Connection) -> pb.UpsertEarningRuleResponse:

@@ -18,6 +18,19 @@ class RebateState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class RebateNote(StrEnum):
+    """Why an order's rebate is less than paid × rule points × multiplier, or none (the values
+    are the orders.rebate_note column's; "" when it is the full amount)."""
+
+    FULL = ""
+    MEMBER_NOT_ACTIVE = "MEMBER_NOT_ACTIVE"  # frozen or closed when the payment arrived
+    RULE_DISABLED = "RULE_DISABLED"  # no purchase_rebate rule in effect, or disabled
+    BELOW_ONE_UNIT = "BELOW_ONE_UNIT"  # less than one whole CNY paid
+    CAP_REACHED = "CAP_REACHED"  # the rule's cap left nothing
+    CUT_TO_CAP = "CUT_TO_CAP"  # the rule's cap left part of it
+    AT_MAXIMUM = "AT_MAXIMUM"  # cut to the most one credit moves (10^9 points)
+
+
 class Reversal(Enum):
     """How a refund takes back part of the rebate."""
 
@@ -55,3 +68,13 @@ def on_refund(
     if more and state is RebateState.AVAILABLE:
         return Reversal.CLAWBACK, more
     return None, 0
+
+
+def after_caps(points: int, room: int | None, maximum: int) -> tuple[int, RebateNote]:
+    """The rebate credited of `points` (what the rule and the multiplier give, at most
+    `maximum`) with `room` left under the rule's caps (None: no cap), and why it is short."""
+    if points <= 0:
+        return 0, RebateNote.BELOW_ONE_UNIT
+    if room is not None and room < points:
+        return (room, RebateNote.CUT_TO_CAP) if room > 0 else (0, RebateNote.CAP_REACHED)
+    return points, RebateNote.AT_MAXIMUM if points >= maximum else RebateNote.FULL

@@ -130,10 +130,11 @@ def sign_in_points(rule: EarningRule, streak: int) -> int:
 
 
 def rebate_points(rule: EarningRule, paid_minor: int, multiplier: int) -> int:
-    """`points` per whole currency unit actually paid, times the member's multiplier."""
+    """`points` per whole currency unit actually paid, times the member's multiplier, at most
+    MAX_POINTS (one credit), whatever the amount, rule and multiplier."""
     if paid_minor <= 0:
         return 0
-    return (paid_minor // MINOR_PER_UNIT) * rule.points * max(multiplier, 1)
+    return min(MAX_POINTS, (paid_minor // MINOR_PER_UNIT) * rule.points * max(multiplier, 1))
 
 
 def grant_amount(rule: EarningRule, requested: int | None) -> tuple[int | None, str | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+MAX_MULTIPLIER = 100  # the most a subscription multiplies a purchase rebate by
+
 ACTIVE, GRACE, CANCELLED, EXPIRED = "active", "grace", "cancelled", "expired"
 # A cancelled subscription runs to its period end; grace keeps benefits until it ends.
 MULTIPLYING = frozenset({ACTIVE, GRACE, CANCELLED})
@@ -34,9 +36,11 @@ def state_after(current: str | None, event: str) -> str | None:
 
 
 def multiplier(states: list[tuple[str, int]], default_multiplier: int) -> int:
-    """The member's rebate multiplier: the best of their multiplying subscriptions, else 1."""
+    """The member's rebate multiplier: the best of their multiplying subscriptions, else 1;
+    never more than MAX_MULTIPLIER (events beyond it are refused; this also bounds values kept
+    from before that check, and the setting)."""
     best = 1
     for state, value in states:
         if state in MULTIPLYING:
             best = max(best, value if value > 0 else default_multiplier)
-    return best
+    return min(best, MAX_MULTIPLIER)

@@ -104,6 +104,15 @@ async def for_order(
     return [_hold(r) for r in rows]
 
 
+async def of_order(conn, order_id: str) -> list[Hold]:
+    """Every hold of an order id, whoever's, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {HOLD_COLUMNS} FROM holds WHERE order_id = $1 ORDER BY created_at, hold_id",
+        order_id,
+    )
+    return [_hold(r) for r in rows]
+
+
 async def timed_out(conn, now: dt.datetime, limit: int) -> list[uuid.UUID]:
     """The holds still held past their expiry, earliest first."""
     rows = await conn.fetch(

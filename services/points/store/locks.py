@@ -4,3 +4,4 @@ locks the kit's jobs take, nor each other."""
 LOCK_ORDER = 3101
 LOCK_SUBSCRIPTION = 3102
 LOCK_RULE = 3103
+LOCK_MEMBER_ARRIVAL = 3104  # a member's registration against the events waiting for it

@@ -11,6 +11,7 @@ from ..domain.lots import Lot
 from ..domain.members import Balance, MemberStatus
 from ..domain.postings import Buckets
 from . import lots
+from .locks import LOCK_MEMBER_ARRIVAL
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,18 @@ class LockedMember:
     on_order: int | None = None  # points of the order's held or captured holds, when named
 
 
+async def lock_arrival(conn, member_id: uuid.UUID) -> None:
+    """Serialise a member's registration with the storefront events that name the member, so
+    an event is either parked before the registration looks for what waits, or sees the
+    member registered (taken before any order's or member's lock)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", LOCK_MEMBER_ARRIVAL, str(member_id)
+    )
+
+
 async def ensure(conn, member_id: uuid.UUID) -> None:
-    """Create the account row on first sight of a member (any event naming it)."""
+    """Create the account row on first sight of a member (an identity or subscription event
+    naming it, a referral; never a storefront event: see usecases.commerce)."""
     await conn.execute(
         "INSERT INTO member_accounts (member_id) VALUES ($1) ON CONFLICT DO NOTHING", member_id
     )

@@ -15,11 +15,13 @@ from services.kit.deps import Deps
 
 from ..config import PointsSettings
 from .accounts import Accounts, Posted, Writes
+from .commerce import Commerce
 from .corrections import Corrections
 from .earning import Earning
 from .expiry import Expiry
 from .members import Members
 from .orders import Orders
+from .parking import Parking
 from .reading import Reading
 from .rules import Rules
 from .spending import Spending
@@ -38,6 +40,8 @@ class PointsUseCases:
     corrections: Corrections
     expiry: Expiry
     orders: Orders
+    parking: Parking
+    commerce: Commerce
     members: Members
 
     @classmethod
@@ -47,6 +51,9 @@ class PointsUseCases:
         earning = Earning(accounts, rules)
         spending = Spending(accounts)
         corrections = Corrections(accounts, rules)
+        parking = Parking(accounts)
+        orders = Orders(accounts, rules, earning, spending, corrections, parking)
+        commerce = Commerce(parking, orders, earning)
         return cls(
             deps=deps,
             accounts=accounts,
@@ -56,8 +63,10 @@ class PointsUseCases:
             spending=spending,
             corrections=corrections,
             expiry=Expiry(accounts, spending),
-            orders=Orders(accounts, rules, earning, spending, corrections),
-            members=Members(earning),
+            orders=orders,
+            parking=parking,
+            commerce=commerce,
+            members=Members(earning, commerce),
         )
 
     @property

@@ -279,8 +279,11 @@ class Earning:
     async def review_posted(
         self, conn, member_id: uuid.UUID, review_id: str, with_photos: bool
     ) -> None:
-        """Review points, once per review, for an active member."""
-        member = await members.ensure_locked(conn, member_id)
+        """Review points, once per review, for an active member (one points knows: Commerce
+        parks the reviews of any other)."""
+        member = await members.lock(conn, member_id)
+        if member is None:
+            raise LookupError(f"member {member_id} has no account")
         if member.status is not MemberStatus.ACTIVE:
             log.info("review_bonus_skipped_member_not_active")
             return

@@ -1,5 +1,6 @@
 """What identity and subscription events tell points about a member: registration (sign-up
-bonus, referrer), status, and the subscriptions that multiply rebates."""
+bonus, referrer, the storefront events that waited for it), status, and the subscriptions that
+multiply rebates."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from ..domain import rules as rules_domain
 from ..domain import subscription as subscription_domain
 from ..domain.members import MemberStatus
 from ..store import members, subscriptions
+from .commerce import Commerce
 from .earning import Earning
 
 log = logging.get("points.members")
 
 
 class Members:
-    def __init__(self, earning: Earning) -> None:
+    def __init__(self, earning: Earning, commerce: Commerce) -> None:
         self.earning = earning
+        self.commerce = commerce
 
     async def registered(self, conn, member_id: uuid.UUID, referred_by: uuid.UUID | None) -> None:
+        await members.lock_arrival(conn, member_id)
         member = await members.ensure_locked(conn, member_id)
         if member.registered:
             return
@@ -38,6 +42,7 @@ class Members:
             )
         # The first order may have completed before this event arrived.
         await self.earning.referral_bonus(conn, member_id)
+        await self.commerce.member_arrived(conn, member_id)
 
     async def status_changed(
         self, conn, member_id: uuid.UUID, status: MemberStatus, at: dt.datetime

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 
 import grpc
@@ -18,6 +15,7 @@ from tests.support.points import (
     redeem_request,
     release_request,
     reserve_request,
+    run_cli,
 )
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -82,26 +80,6 @@ async def test_members_hold_and_release_their_own_holds_only(
     assert released.balance.available == 100
 
 
-async def run_cli(points_app, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "POINTS_DATABASE_URL": points_app.settings.dsn(),
-        "PYTHONPATH": os.pathsep.join([".", "gen"]),
-        "POINTS_LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.points",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode, out.decode()
-
-
 async def test_cli_migrate_expire_now_and_reconcile(points, points_app, new_member, fund):
     member = await new_member()
     await fund(member, 10)
@@ -109,7 +87,12 @@ async def test_cli_migrate_expire_now_and_reconcile(points, points_app, new_memb
     assert code == 0
     code, out = await run_cli(points_app, "expire-now")
     assert code == 0
-    assert json.loads(out) == {"expired_points": 0, "holds_released": 0, "expiring_notices": 0}
+    assert json.loads(out) == {
+        "expired_points": 0,
+        "holds_released": 0,
+        "expiring_notices": 0,
+        "parked_given_up": 0,
+    }
     code, out = await run_cli(points_app, "reconcile")
     assert code == 0 and json.loads(out)["consistent"] is True
     # A balance that no longer matches its journal is reported, and the exit code says so.

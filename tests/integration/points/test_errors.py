@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
@@ -266,6 +267,29 @@ CASES = {
         INVALID,
         "INVALID_ARGUMENT",
         ["rule.streak_bonus", "rule.streak_bonus[0].day"],
+    ),
+    "rule effective past year 9999": (
+        lambda w: upsert(
+            rule_code="t3",
+            kind=res.EARNING_RULE_KIND_TASK,
+            effective_time=timestamp_pb2.Timestamp(seconds=253_402_300_800),
+        ),
+        INVALID,
+        "INVALID_ARGUMENT",
+        ["rule.effective_time"],
+    ),
+    "history from before year 1": (
+        lambda w: (
+            "ListLedgerEntries",
+            pb.ListLedgerEntriesRequest(
+                member_id=w.active,
+                start_time=timestamp_pb2.Timestamp(seconds=-(2**62)),
+                end_time=timestamp_pb2.Timestamp(seconds=0, nanos=-1),
+            ),
+        ),
+        INVALID,
+        "INVALID_ARGUMENT",
+        ["start_time", "end_time"],
     ),
 }
 

@@ -19,6 +19,7 @@ from services.points.domain import calendar
 from services.points.domain.rules import EarningRule
 from services.points.store import members as member_store
 from services.points.usecases.orders import Payment, Refund
+from services.points.usecases.parking import Arrival
 from tests.support.points import assert_reconciled
 
 T0 = dt.datetime(2025, 1, 1, 2, 0, tzinfo=dt.UTC)
@@ -188,13 +189,15 @@ async def _apply(w: World, conn, op: tuple) -> None:
                 points_hold_id=hold.hold_id if hold else None,
                 points_used=hold.amount if hold else 0,
             ),
+            Arrival(w.next_id("e"), "commerce.order.paid.v1"),
         )
         m.orders.append(Order(order_id, op[1], op[1] // 100, hold))
     elif name == "complete" and m.orders:
         await orders.completed(conn, m.orders[op[1] % len(m.orders)].order_id, w.member)
     elif name == "refund" and m.orders:
         order = m.orders[op[1] % len(m.orders)]
-        amount = order.paid * op[2] // 100
+        # Refunds never total more than was paid (more is refused: see test_event_bounds).
+        amount = min(order.paid * op[2] // 100, order.paid - order.refunded)
         returned = order.captured * op[2] // 100
         await orders.refunded(
             conn,

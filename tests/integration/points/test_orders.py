@@ -16,48 +16,25 @@ from services.kit import metrics
 from tests.support.grpc_errors import fails
 from tests.support.ids import uid
 from tests.support.points import (
+    CANCELLED,
+    COMPLETED,
+    PAID,
+    REFUNDED,
+    REGISTERED,
+    REVIEW,
     adjust_request,
     assert_reconciled,
+    completed,
+    dead_lettered,
+    paid,
     redeem_request,
+    refunded,
+    rejected_at_once,
     reserve_request,
 )
 from tests.support.waiting import wait_until
 
-PAID = "commerce.order.paid.v1"
-COMPLETED = "commerce.order.completed.v1"
-REFUNDED = "commerce.order.refunded.v1"
-CANCELLED = "commerce.order.cancelled.v1"
-REVIEW = "commerce.review.posted.v1"
-REGISTERED = "loyalty.identity.member.registered.v1"
 SUB = "loyalty.subscription.subscription."
-
-
-def paid(order_id, member, amount, hold_id="", points_used=0):
-    return commerce.OrderPaid(
-        order_id=order_id,
-        member_id=member,
-        currency_code="CNY",
-        paid_amount_minor=amount,
-        points_hold_id=hold_id,
-        points_used=points_used,
-        merchant_id="shop-1",
-        lines=[commerce.OrderLine(line_id="1", sku="sku", paid_amount_minor=amount)],
-    )
-
-
-def refunded(order_id, member, amount, refund_id=None, points_to_return=0):
-    return commerce.OrderRefunded(
-        order_id=order_id,
-        member_id=member,
-        refund_id=refund_id or uid(),
-        currency_code="CNY",
-        refunded_amount_minor=amount,
-        points_to_return=points_to_return,
-    )
-
-
-def completed(order_id, member):
-    return commerce.OrderCompleted(order_id=order_id, member_id=member)
 
 
 def duplicates(points_app) -> float:
@@ -349,18 +326,8 @@ async def test_malformed_event_is_dead_lettered_without_blocking_the_queue(
     await publish(PAID, "o-good", paid("o-good", member, 1_000))
     await consumed(PAID)
     assert (await balance(member)).pending == 10
-    dlq = points_app.settings.queue_prefix + "points.commerce.dlq"
-    channel = await amqp.channel()
-    queue = await channel.declare_queue(dlq, passive=True)
-    found = []
-
-    async def dead_lettered():
-        while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            found.append(message)
-        return any(m.headers.get("ce-subject") == "o-bad" for m in found)
-
-    await wait_until(dead_lettered, 20, "o-bad in the dead-letter queue")
-    await channel.close()
+    (message,) = await dead_lettered(amqp, points_app, "points.commerce", "o-bad")
+    assert rejected_at_once(message)
     stored = await points_app.pool.fetchval("SELECT count(*) FROM orders WHERE order_id = 'o-bad'")
     assert stored == 0
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from services.points.domain.commerce import ParkedState
 from services.points.domain.holds import HoldState
 from services.points.domain.members import MemberStatus
 from services.points.domain.rebates import RebateState
 
-SCHEMA = (
-    Path(__file__).parents[3] / "services" / "points" / "migrations" / "0001_points.sql"
-).read_text()
+MIGRATIONS = Path(__file__).parents[3] / "services" / "points" / "migrations"
+SCHEMA = "\n".join(m.read_text() for m in sorted(MIGRATIONS.glob("*.sql")))
 
 
 def allowed(table: str, column: str) -> set[str]:
@@ -31,6 +31,7 @@ def allowed(table: str, column: str) -> set[str]:
         ("member_accounts", "status", MemberStatus),
         ("holds", "state", HoldState),
         ("orders", "rebate_state", RebateState),
+        ("parked_events", "state", ParkedState),
     ],
 )
 def test_enum_values_are_the_column_values(table, column, enum):
