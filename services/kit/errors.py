@@ -39,6 +39,12 @@ def invalid(violations: list[tuple[str, str]], reason: str = "INVALID_ARGUMENT")
     return AppError(grpc.StatusCode.INVALID_ARGUMENT, reason, message, violations)
 
 
+class Misconfigured(RuntimeError):
+    """The deployment is set up so that the service cannot start (a key that does not open its
+    data, a broker declared by an older version): the message is the one thing to do. The
+    process stops with that line, not a traceback."""
+
+
 class Malformed(Exception):
     """An event that can never be applied (its payload breaks the contract): the inbox
     dead-letters it at once, with this as its reason, instead of retrying it."""

@@ -162,7 +162,7 @@ def _received_event(attributes: dict, data) -> CloudEvent:
     return CloudEvent(attributes=attributes, data=data)
 
 
-class TopologyMismatch(RuntimeError):
+class TopologyMismatch(errors.Misconfigured):
     """The broker has an exchange declared otherwise than the suite declares it (an older
     version's): the message says the one command that fixes it."""
 

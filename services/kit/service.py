@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from . import (
     auth,
     db,
     deadletters,
-    events,
+    errors,
     grpc_server,
     inbox,
     jobs,
@@ -238,8 +239,8 @@ async def _serve(app: ServiceApp, migrate_first: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await app.start()
-    except events.TopologyMismatch as exc:  # one line that says what to do, not a traceback
-        log.error("broker_topology_mismatch", fix=str(exc))
+    except errors.Misconfigured as exc:  # one line that says what to do, not a traceback
+        log.error("service_misconfigured", fix=str(exc))
         await app.stop()
         raise SystemExit(1) from None
     await stop.wait()
@@ -250,28 +251,33 @@ Command = Callable[..., Awaitable[None]]
 
 
 def main(app_class: type[ServiceApp], commands: dict[str, Command] | None = None) -> None:
-    """`python -m services.<svc> [serve|migrate|<command> ARGS...]`.
+    """`python -m services.<svc> [serve [--migrate] | migrate | <command> ARGS...]`.
 
     A command is `async def command(app, *args)`, run with the database migrated and the app's
-    pool open (no broker, no server); its docstring is its help."""
+    pool open (no broker, no server); its docstring is its help (`<command> --help`): a first
+    line, then its usage."""
     commands = {**(commands or {}), "dead-letters": _dead_letters}
+    service = app_class.settings_class.service
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    chosen = parser.add_subparsers(dest="command", metavar="command")
+    serve = chosen.add_parser("serve", help="serve gRPC, events and jobs (the default)")
+    serve.add_argument("--migrate", action="store_true", help="migrate before serving")
+    chosen.add_parser("migrate", help="apply the database migrations, then exit")
+    for name, command in commands.items():
+        doc = inspect.cleandoc(command.__doc__ or "")
+        sub = chosen.add_parser(
+            name,
+            help=doc.partition("\n")[0],
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    options = parser.parse_args()  # before the settings: --help needs no environment
     settings = app_class.settings_class.load()
-    parser = argparse.ArgumentParser(
-        prog=f"python -m services.{settings.service_name}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n"
-        + "\n".join(f"  {name:20} {(c.__doc__ or '').strip()}" for name, c in commands.items()),
-    )
-    parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "migrate", *commands]
-    )
-    parser.add_argument("--migrate", action="store_true", help="migrate before serving")
-    parser.add_argument("args", nargs="*")
-    options = parser.parse_args()
     logging.configure(settings.service_name, settings.log_level)
     app = app_class(settings)
-    if options.command == "serve":
-        asyncio.run(_serve(app, options.migrate))
+    if options.command in (None, "serve"):
+        asyncio.run(_serve(app, getattr(options, "migrate", False)))
     elif options.command == "migrate":
         count = asyncio.run(app.migrate())
         log.info("migrated", applied=count)
@@ -280,7 +286,12 @@ def main(app_class: type[ServiceApp], commands: dict[str, Command] | None = None
 
 
 async def _dead_letters(app: ServiceApp, *args: str) -> None:
-    """list | show ID | replay ID|--all | drop ID|--all: the consumers' dead letters."""
+    """The consumers' dead letters.
+
+    dead-letters list               each message: queue, id, type, reason, deaths
+    dead-letters show ID            its headers and body
+    dead-letters replay ID|--all    back to the queue it died in (once its cause is fixed)
+    dead-letters drop ID|--all      removed for good"""
     queues = [app.settings.queue_prefix + s.queue for s in app.subscriptions()]
     connection = await aio_pika.connect_robust(app.settings.amqp_url.get_secret_value())
     try:

@@ -3,10 +3,6 @@ dead letters, the command line, and the books check after a test's changes."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
@@ -136,27 +132,6 @@ def rejected_at_once(message) -> bool:
     """Dead-lettered on its first delivery (rejected), not after exhausting its retries."""
     deaths = message.headers.get("x-death") or []
     return bool(deaths) and deaths[0].get("reason") == "rejected" and deaths[0].get("count") == 1
-
-
-async def run_cli(points_app, *args: str) -> tuple[int, str]:
-    """`python -m services.points ARGS` on the app's database: (exit code, stdout)."""
-    env = {
-        **os.environ,
-        "POINTS_DATABASE_URL": points_app.settings.dsn(),
-        "PYTHONPATH": os.pathsep.join([".", "gen"]),
-        "POINTS_LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.points",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, out.decode()
 
 
 def counted(metric, *labels: str) -> float:

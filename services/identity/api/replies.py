@@ -24,9 +24,13 @@ async def changed_member(
     response_class: type[R],
     change: Callable[[asyncpg.Connection], Awaitable[MemberRow]],
 ) -> R:
-    """Runs `change(conn)` (a use case) in the transaction that stores the response."""
+    """Runs `change(conn)` (a use case) in the transaction that stores the response, which is
+    about the member (it carries their profile): closing the member erases it."""
 
     async def work(conn: asyncpg.Connection) -> R:
         return response_class(member=convert.member(await change(conn), deps.vault))
 
-    return await idempotency.once(deps.pool, request, work)
+    def member_of(response: R) -> str:
+        return response.member.member_id  # type: ignore[attr-defined]
+
+    return await idempotency.once(deps.pool, request, work, subject=member_of)

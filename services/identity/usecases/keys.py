@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from services.kit import db
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidTag
+
+from services.kit import db, errors
 
 from .. import crypto
 from ..deps import IdentityDeps
@@ -20,8 +24,21 @@ async def load_signer(deps: IdentityDeps) -> crypto.Signer:
     async with db.transaction(deps.pool) as conn:
         await keys.add_if_none(conn, _new_key(deps))
         live = await keys.live(conn)
-    pems = [(k.kid, deps.vault.decrypt(k.private_enc, k.kid.encode())) for k in live]
+    try:
+        pems = [(k.kid, deps.vault.decrypt(k.private_enc, k.kid.encode())) for k in live]
+    except InvalidTag as exc:
+        raise errors.Misconfigured(
+            f"IDENTITY_DATA_KEY does not open the signing keys in {_database(deps)}: it was made "
+            "with another key. Give this service that key, or another database "
+            "(IDENTITY_DATABASE_URL)."
+        ) from exc
     return crypto.Signer(pems, deps.settings.jwt_issuer, deps.settings.jwt_audience)
+
+
+def _database(deps: IdentityDeps) -> str:
+    """The database's name and server, without credentials."""
+    parts = urlsplit(deps.settings.dsn())
+    return f"{parts.path.lstrip('/')} on {parts.hostname}:{parts.port or 5432}"
 
 
 async def rotate(deps: IdentityDeps) -> str:

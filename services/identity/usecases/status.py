@@ -7,7 +7,7 @@ import uuid
 from google.protobuf.message import Message
 
 from loyalty.identity.v1 import events_pb2 as ev
-from services.kit import errors, timestamps
+from services.kit import errors, idempotency, timestamps
 
 from ..deps import IdentityDeps
 from ..domain.member import MemberStatus, StatusChange, status_change
@@ -34,6 +34,7 @@ async def change_status(
         raise errors.failed_precondition("MEMBER_CLOSED", "the member has closed the account")
     if target is MemberStatus.CLOSED:
         await members.erase(conn, member_id)
+        await idempotency.erase(conn, member_id)  # replays would hand back what was erased
     else:
         await members.set_status(conn, member_id, target)
     event = _event(target, str(member_id), reason, deps)

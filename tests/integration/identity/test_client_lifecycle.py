@@ -3,16 +3,13 @@ IssueClientToken's rate limits."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import grpc
 import pytest
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from services.identity import crypto
+from tests.support import cli
 from tests.support.ids import uid
 
 from .helpers import fails, snapshot
@@ -231,31 +228,8 @@ async def test_token_requests_per_caller_are_limited(identity, identity_app, min
     assert (await identity.IssueClientToken(token_request("storefront-main", secret))).access_token
 
 
-async def run_cli(identity_app, *args: str) -> tuple[int, str, str]:
-    s = identity_app.settings
-    env = {
-        **os.environ,
-        "IDENTITY_DATABASE_URL": s.dsn(),
-        "IDENTITY_DATA_KEY": s.data_key.get_secret_value(),
-        "IDENTITY_LOOKUP_KEY": s.lookup_key.get_secret_value(),
-        "PYTHONPATH": os.pathsep.join([".", "gen"]),
-        "IDENTITY_LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.identity",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def test_create_client_command(identity, identity_app):
-    code, out, err = await run_cli(identity_app, "create-client", "admin", "operator", *SCOPES)
+    code, out, err = await cli.run(identity_app, "create-client", "admin", "operator", *SCOPES)
     assert code == 0, err
     secret = out.strip()
     assert len(out.splitlines()) == 1 and len(secret) >= 43
@@ -268,11 +242,11 @@ async def test_create_client_command(identity, identity_app):
         (("other", "service", "everything"), "scope 'everything'"),
         (("other", "service"), "usage"),
     ]:
-        code, out, err = await run_cli(identity_app, "create-client", *args)
+        code, out, err = await cli.run(identity_app, "create-client", *args)
         assert (code, out) == (1, ""), err
         assert len(err.strip().splitlines()) == 1 and says in err, err
     assert await identity_app.pool.fetchval("SELECT count(*) FROM clients") == 1
 
-    code, out, err = await run_cli(identity_app, "create-client", "--help")
+    code, out, err = await cli.run(identity_app, "create-client", "--help")
     assert code == 0, err
     assert "create-client" in out and "CLIENT_ID operator|service SCOPE..." in out

@@ -268,3 +268,34 @@ async def test_operations_on_a_closed_member_are_member_closed(identity, identit
             "MEMBER_CLOSED",
         )
     assert await snapshot(identity_app.pool) == before
+
+
+async def test_closing_erases_the_stored_responses_that_carry_the_members_data(
+    identity, identity_app, mint
+):
+    member = await register(identity)
+    operator = mint("support-desk", kind="operator", scopes=["identity:write"])
+    update = pb.UpdateProfileRequest(
+        request_id=uid(),
+        member_id=member.member_id,
+        profile=res.Profile(nickname="lei", region="Beijing"),
+        update_mask=field_mask_pb2.FieldMask(paths=["nickname", "region"]),
+    )
+    first = await identity.UpdateProfile(update, metadata=operator)
+    assert first.member.profile.nickname == "lei"
+    assert await identity.UpdateProfile(update, metadata=operator) == first  # a replay
+    await identity.CloseMember(
+        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id),
+        metadata=member.auth,
+    )
+    # The same request again is no replay of the profile before closing: it runs, and is refused.
+    refused = await fails(
+        identity.UpdateProfile(update, metadata=operator),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "MEMBER_CLOSED",
+    )
+    assert "lei" not in refused.message
+    stored = await identity_app.pool.fetch(
+        "SELECT response FROM idempotency WHERE subject = $1", member.member_id
+    )
+    assert all(b"lei" not in (row["response"] or b"") for row in stored)

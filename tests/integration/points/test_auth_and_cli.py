@@ -8,6 +8,7 @@ import uuid
 import grpc
 
 from loyalty.points.v1 import points_service_pb2 as pb
+from tests.support import cli
 from tests.support.grpc_errors import fails
 from tests.support.points import (
     capture_request,
@@ -15,7 +16,6 @@ from tests.support.points import (
     redeem_request,
     release_request,
     reserve_request,
-    run_cli,
 )
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -83,9 +83,9 @@ async def test_members_hold_and_release_their_own_holds_only(
 async def test_cli_migrate_expire_now_and_reconcile(points, points_app, new_member, fund):
     member = await new_member()
     await fund(member, 10)
-    code, _ = await run_cli(points_app, "migrate")
+    code, _, _ = await cli.run(points_app, "migrate")
     assert code == 0
-    code, out = await run_cli(points_app, "expire-now")
+    code, out, _ = await cli.run(points_app, "expire-now")
     assert code == 0
     assert json.loads(out) == {
         "expired_points": 0,
@@ -93,14 +93,14 @@ async def test_cli_migrate_expire_now_and_reconcile(points, points_app, new_memb
         "expiring_notices": 0,
         "parked_given_up": 0,
     }
-    code, out = await run_cli(points_app, "reconcile")
+    code, out, _ = await cli.run(points_app, "reconcile")
     assert code == 0 and json.loads(out)["consistent"] is True
     # A balance that no longer matches its journal is reported, and the exit code says so.
     await points_app.pool.execute(
         "UPDATE member_accounts SET available = available + 1 WHERE member_id = $1",
         uuid.UUID(member),
     )
-    code, out = await run_cli(points_app, "reconcile")
+    code, out, _ = await cli.run(points_app, "reconcile")
     assert code == 1
     report = json.loads(out)
     assert set(report["problems"]) == {"member_buckets", "lots_vs_available"}

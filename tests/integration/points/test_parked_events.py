@@ -15,6 +15,7 @@ from loyalty.identity.v1 import events_pb2 as identity
 from loyalty.points.v1 import points_service_pb2 as pb
 from loyalty.points.v1 import resources_pb2 as res
 from services.points import jobs, metrics
+from tests.support import cli
 from tests.support.ids import uid
 from tests.support.points import (
     COMPLETED,
@@ -28,7 +29,6 @@ from tests.support.points import (
     paid,
     refunded,
     reserve_request,
-    run_cli,
 )
 
 T0 = dt.datetime(2025, 3, 1, 4, 0, tzinfo=dt.UTC)
@@ -69,7 +69,7 @@ async def test_events_of_an_unknown_member_wait_for_registration_then_apply_in_o
     assert order.parked_events[0].give_up_time.ToDatetime(dt.UTC) == T0 + dt.timedelta(hours=24)
     # The member's own token sees its order too (its registration may just be late).
     assert (await get_order(points, mint(member), "o-u")).parked_events == order.parked_events
-    code, out = await run_cli(points_app, "parked")
+    code, out, _ = await cli.run(points_app, "parked")
     assert code == 0
     listed = json.loads(out)
     assert listed["open"]["waiting"] == 3
