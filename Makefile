@@ -58,7 +58,10 @@ deploy-files: venv
 run: venv proto
 	@deploy/local/run.sh
 
-test: venv proto
+# buf runs the README's examples in a test; without npm that test is skipped, saying why.
+NPM_TOOLS = $(if $(shell command -v npm 2>/dev/null),node_modules/.bin/buf)
+
+test: venv proto $(NPM_TOOLS)
 	@$(INFRA) && $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv proto

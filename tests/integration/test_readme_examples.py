@@ -1,0 +1,78 @@
+"""The README's API examples run as written, in order, against the services as `make run` starts
+them (here in-process, each on a database of its own): a README that is tested cannot drift.
+Only the ports are the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.identity.app import IdentityApp
+from services.kit.ports import PORTS
+from services.points.app import PointsApp
+from tests.support import harness, servers
+
+ROOT = Path(__file__).resolve().parents[2]
+BUF = ROOT / "node_modules/.bin/buf"
+
+
+def examples() -> str:
+    """The shell blocks of the README's "Calling the API" section, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Calling the API\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```sh\n(.*?)```", section, re.S))
+
+
+def test_the_section_has_examples_of_every_service_it_names():
+    script = examples()
+    assert "IdentityService/RegisterMember" in script and "PointsService/CaptureHold" in script
+
+
+@pytest.mark.skipif(not BUF.exists(), reason="buf is installed by `npm ci` (make lint, CI)")
+async def test_the_readme_examples_run_in_order(amqp):
+    async with (
+        harness.running(
+            IdentityApp, amqp, database_url=servers.database_url("identity_readme")
+        ) as identity,
+        harness.running(
+            PointsApp,
+            amqp,
+            identity=identity,
+            database_url=servers.database_url("points_readme"),
+        ) as points,
+    ):
+        script = examples()
+        for app in (identity, points):
+            name = app.settings.service_name
+            script = script.replace(f"127.0.0.1:{PORTS[name].grpc}", f"127.0.0.1:{app.grpc_port}")
+        s = identity.settings
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "IDENTITY_DATABASE_URL": s.dsn(),
+            "IDENTITY_DATA_KEY": s.data_key.get_secret_value(),
+            "IDENTITY_LOOKUP_KEY": s.lookup_key.get_secret_value(),
+            "IDENTITY_LOG_LEVEL": "WARNING",
+        }
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            script,
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode == 0, f"{err.decode()[-3000:]}\n{out.decode()[-3000:]}"
+        answers = out.decode()
+        assert '"nickname": "lei"' in answers  # GetMember as the member
+        assert '"state": "HOLD_STATE_CAPTURED"' in answers  # the checkout's capture
+        assert '"orderId": "order-1"' in answers  # GetOrder
