@@ -103,8 +103,12 @@ class Interceptor(grpc.aio.ServerInterceptor):
                 reason=failure.reason if failure else None,
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
+        status = rpc_status.to_status(errors.to_status(failure, self.domain))
+        # The reason also travels as plain text: tools that print trailers but cannot decode
+        # the status details (buf curl -v shows them base64) still tell a caller what to do.
+        readable = (("error-reason", failure.reason), ("error-domain", self.domain))
         await context.abort_with_status(
-            rpc_status.to_status(errors.to_status(failure, self.domain))
+            status._replace(trailing_metadata=(*status.trailing_metadata, *readable))
         )
 
     async def _principal(self, metadata: dict[str, str]) -> auth.Principal | None:

@@ -82,3 +82,19 @@ async def test_a_megabyte_request_id_leaves_other_callers_their_deadline(identit
             assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
     finally:
         await channel.close()
+
+
+async def test_an_errors_reason_is_also_a_plain_text_trailer(identity_app):
+    """buf curl prints the status details base64; with -v it prints trailers as text."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{identity_app.grpc_port}")
+    try:
+        call = pb_grpc.IdentityServiceStub(channel).RegisterMember(
+            pb.RegisterMemberRequest(request_id="r-1", phone="123", channel=1)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        trailers = dict(refused.value.trailing_metadata())
+        assert trailers["error-reason"] == assert_error(refused).reason != ""
+        assert trailers["error-domain"] == "identity.loyalty"
+    finally:
+        await channel.close()
