@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -73,6 +74,16 @@ def require_member_or_scope(member_id: object, scope: str) -> Principal:
     if not principal.has_scope(scope):
         raise errors.permission_denied("MISSING_SCOPE", f"requires scope {scope}")
     return principal
+
+
+def member_target(raw_member_id: str, scope: str) -> uuid.UUID:
+    """The member a call acts on: authenticated, then authorised (an operator or a service
+    needs `scope`; a member may act only on itself), the id parsed in between — so nothing of
+    a request is read before the caller is known to be allowed to send it."""
+    require_owner_or_scope(scope)  # no token, or a client without the scope
+    member_id = errors.parse_uuid(raw_member_id)
+    require_member_or_scope(member_id, scope)  # another member's id
+    return member_id
 
 
 def require_owner_or_scope(scope: str) -> Principal:

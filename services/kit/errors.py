@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sized
 from dataclasses import dataclass, field
 
 import grpc
@@ -52,6 +53,13 @@ class Malformed(Exception):
     def __init__(self, violations: list[tuple[str, str]]) -> None:
         self.violations = violations[:MAX_VIOLATIONS]
         super().__init__("; ".join(f"{f}: {d}" for f, d in self.violations) or "malformed event")
+
+
+def at_most(field_path: str, items: Sized, maximum: int, minimum: int = 0) -> None:
+    """Refuse a repeated field with too many (or too few) items at once, from its length
+    alone: before anything walks a million items."""
+    if not minimum <= len(items) <= maximum:
+        raise invalid([(field_path, f"{minimum} to {maximum} items")])
 
 
 def parse_uuid(value: str, field_path: str = "member_id", what: str = "a member id") -> uuid.UUID:

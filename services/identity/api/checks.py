@@ -4,28 +4,13 @@ checks of a request id for RPCs that do costly work before `idempotency.once` wo
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sized
-
 import grpc
 
 from services.kit import auth, errors, ids, ratelimit
 from services.kit.errors import Violations
 
-
-def member_target(raw_member_id: str, scope: str) -> uuid.UUID:
-    """The member a call acts on: authenticated, then authorised (an operator or a service
-    needs `scope`; a member may act only on itself), the id parsed in between."""
-    auth.require_owner_or_scope(scope)  # no token, or a client without the scope
-    member_id = errors.parse_uuid(raw_member_id)
-    auth.require_member_or_scope(member_id, scope)  # another member's id
-    return member_id
-
-
-def at_most(field_path: str, items: Sized, maximum: int, minimum: int = 0) -> None:
-    """Refuse a repeated field with too many items at once, from its length alone."""
-    if not minimum <= len(items) <= maximum:
-        raise errors.invalid([(field_path, f"{minimum} to {maximum} items")])
+member_target = auth.member_target  # the kit's, under the name identity's API reads it by
+at_most = errors.at_most
 
 
 def request_id(v: Violations, value: str) -> None:

@@ -6,7 +6,7 @@ import asyncpg
 import grpc
 
 from loyalty.points.v1 import points_service_pb2 as pb
-from services.kit import auth, errors, idempotency, timestamps
+from services.kit import auth, idempotency, timestamps
 from services.kit.errors import Violations
 
 from ..usecases import PointsUseCases, Writes
@@ -21,8 +21,7 @@ class EarningApi:
     async def SignIn(
         self, request: pb.SignInRequest, context: grpc.aio.ServicerContext
     ) -> pb.SignInResponse:
-        member_id = errors.parse_uuid(request.member_id)
-        auth.require_member_or_scope(member_id, scopes.GRANT)
+        member_id = auth.member_target(request.member_id, scopes.GRANT)
 
         async def work(conn: asyncpg.Connection) -> pb.SignInResponse:
             signed = await self.earning.sign_in(conn, member_id)
@@ -38,6 +37,7 @@ class EarningApi:
     async def Grant(
         self, request: pb.GrantRequest, context: grpc.aio.ServicerContext
     ) -> pb.GrantResponse:
+        auth.require_scope(scopes.GRANT)
         v = Violations()
         member_id = v.uuid("member_id", request.member_id, "a member id")
         v.text("rule_code", request.rule_code, maximum=64)
@@ -47,7 +47,6 @@ class EarningApi:
         v.text("reference", request.reference, maximum=128, required=False)
         convert.check_merchant(v, "merchant_id", request.merchant_id, required=False)
         v.raise_if_any()
-        auth.require_scope(scopes.GRANT)
 
         async def work(conn: asyncpg.Connection) -> idempotency.Pending:
             writes = Writes()

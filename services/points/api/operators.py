@@ -23,13 +23,13 @@ class OperatorsApi:
     async def Adjust(
         self, request: pb.AdjustRequest, context: grpc.aio.ServicerContext
     ) -> pb.AdjustResponse:
+        auth.require_scope(scopes.ADJUST)
         v = Violations()
         member_id = v.uuid("member_id", request.member_id, "a member id")
         v.check(request.delta != 0, "delta", "must not be 0")
         v.check(abs(request.delta) <= MAX_POINTS, "delta", f"at most {MAX_POINTS} either way")
         v.text("reason", request.reason, maximum=256)
         v.raise_if_any()
-        auth.require_scope(scopes.ADJUST)
 
         async def work(conn: asyncpg.Connection) -> idempotency.Pending:
             writes = Writes()
@@ -43,11 +43,11 @@ class OperatorsApi:
     async def TopUpMerchantBudget(
         self, request: pb.TopUpMerchantBudgetRequest, context: grpc.aio.ServicerContext
     ) -> pb.TopUpMerchantBudgetResponse:
+        auth.require_scope(scopes.ADMIN)
         v = Violations()
         convert.check_merchant(v, "merchant_id", request.merchant_id)
         convert.check_points(v, "points", request.points)
         v.raise_if_any()
-        auth.require_scope(scopes.ADMIN)
 
         async def work(conn: asyncpg.Connection) -> pb.TopUpMerchantBudgetResponse:
             topped = await self.corrections.top_up(conn, request.merchant_id, request.points)
@@ -60,9 +60,9 @@ class OperatorsApi:
     async def GetMerchantBudget(
         self, request: pb.GetMerchantBudgetRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMerchantBudgetResponse:
+        auth.require_scope(scopes.READ)
         v = Violations()
         convert.check_merchant(v, "merchant_id", request.merchant_id)
         v.raise_if_any()
-        auth.require_scope(scopes.READ)
         budget = await self.reading.budget(request.merchant_id)
         return pb.GetMerchantBudgetResponse(budget=convert.budget_proto(budget))

@@ -19,23 +19,21 @@ class ReadingApi:
     async def GetBalance(
         self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetBalanceResponse:
-        member_id = errors.parse_uuid(request.member_id)
-        auth.require_member_or_scope(member_id, scopes.READ)
+        member_id = auth.member_target(request.member_id, scopes.READ)
         balance = await self.reading.balance(member_id)
         return pb.GetBalanceResponse(balance=convert.balance_proto(balance))
 
     async def ListLedgerEntries(
         self, request: pb.ListLedgerEntriesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListLedgerEntriesResponse:
+        member_id = auth.member_target(request.member_id, scopes.READ)
         v = Violations()
-        member_id = v.uuid("member_id", request.member_id, "a member id")
         v.check(request.page_size >= 0, "page_size", "must not be negative")
         kind = convert.entry_kind_filter(v, request.kind)
         start = timestamps.field(v, request, "start_time")
         end = timestamps.field(v, request, "end_time")
         v.check(not (start and end and end <= start), "end_time", "must be after start_time")
         v.raise_if_any()
-        auth.require_member_or_scope(member_id, scopes.READ)
         query = {
             "member_id": str(member_id),
             "kind": kind,
@@ -59,8 +57,8 @@ class ReadingApi:
     async def GetHold(
         self, request: pb.GetHoldRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetHoldResponse:
-        hold_id = errors.parse_uuid(request.hold_id, "hold_id", "a hold id")
         principal = auth.require_owner_or_scope(scopes.READ)
+        hold_id = errors.parse_uuid(request.hold_id, "hold_id", "a hold id")
         hold = await self.reading.hold(hold_id, principal.owns)
         return pb.GetHoldResponse(hold=convert.hold_proto(hold))
 

@@ -21,13 +21,12 @@ class SpendingApi:
     async def ReserveHold(
         self, request: pb.ReserveHoldRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReserveHoldResponse:
+        member_id = auth.member_target(request.member_id, scopes.SPEND)
         v = Violations()
-        member_id = v.uuid("member_id", request.member_id, "a member id")
         v.text("order_id", request.order_id, maximum=128)
         convert.check_points(v, "points", request.points)
         v.check(request.order_amount_minor > 0, "order_amount_minor", "must be positive")
         v.raise_if_any()
-        auth.require_member_or_scope(member_id, scopes.SPEND)
 
         async def work(conn: asyncpg.Connection) -> idempotency.Pending:
             writes = Writes()
@@ -46,8 +45,8 @@ class SpendingApi:
     async def CaptureHold(
         self, request: pb.CaptureHoldRequest, context: grpc.aio.ServicerContext
     ) -> pb.CaptureHoldResponse:
-        hold_id = errors.parse_uuid(request.hold_id, "hold_id", "a hold id")
         auth.require_scope(scopes.SPEND)
+        hold_id = errors.parse_uuid(request.hold_id, "hold_id", "a hold id")
 
         async def work(conn: asyncpg.Connection) -> idempotency.Pending:
             writes = Writes()
@@ -62,8 +61,8 @@ class SpendingApi:
     async def ReleaseHold(
         self, request: pb.ReleaseHoldRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseHoldResponse:
-        hold_id = errors.parse_uuid(request.hold_id, "hold_id", "a hold id")
         principal = auth.require_owner_or_scope(scopes.SPEND)
+        hold_id = errors.parse_uuid(request.hold_id, "hold_id", "a hold id")
 
         async def work(conn: asyncpg.Connection) -> pb.ReleaseHoldResponse:
             released = await self.spending.release_for(conn, hold_id, principal.owns)
@@ -77,13 +76,12 @@ class SpendingApi:
     async def Redeem(
         self, request: pb.RedeemRequest, context: grpc.aio.ServicerContext
     ) -> pb.RedeemResponse:
+        member_id = auth.member_target(request.member_id, scopes.SPEND)
         v = Violations()
-        member_id = v.uuid("member_id", request.member_id, "a member id")
         convert.check_points(v, "points", request.points)
         v.text("catalogue_item", request.catalogue_item, maximum=128)
         v.text("reference", request.reference, maximum=128, required=False)
         v.raise_if_any()
-        auth.require_member_or_scope(member_id, scopes.SPEND)
 
         async def work(conn: asyncpg.Connection) -> idempotency.Pending:
             writes = Writes()
