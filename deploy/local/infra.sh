@@ -192,7 +192,9 @@ start_private_amqp() {
     emit RABBITMQ_LOG_BASE "$dir/log"
     emit RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS "-kernel inet_dist_use_interface {127,0,0,1}"
   } >"$dir/env.sh"
-  touch "$dir/rabbitmq-env.conf" "$dir/rabbitmq.conf"
+  touch "$dir/rabbitmq-env.conf"
+  # No event of the suite comes near 1 MiB: a bigger message is refused by the broker itself.
+  echo "max_message_size = 1048576" >"$dir/rabbitmq.conf"
   echo '[].' >"$dir/enabled_plugins"  # no plugins: the management UI is not needed
   # Our own cookie, created before the node and the CLI could race to create it.
   [ -s "$dir/.erlang.cookie" ] ||

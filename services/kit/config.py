@@ -61,6 +61,7 @@ class ServiceSettings(BaseSettings):
     pool_max: int = 10
     consumer_prefetch: int = 32
     delivery_limit: int = 5
+    max_event_bytes: int = 256 * 1024  # a consumer dead-letters a bigger message unread
     relay_batch: int = 200
     relay_poll_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0

@@ -112,6 +112,7 @@ class Consumer:
         dead_letter_exchange: str,
         prefetch: int = 32,
         delivery_limit: int = 5,
+        max_body_bytes: int = 256 * 1024,
     ) -> None:
         self.name = name
         self.pool = pool
@@ -121,6 +122,7 @@ class Consumer:
         self.dlx = dead_letter_exchange
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
+        self.max_body_bytes = max_body_bytes
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._tag: str | None = None
@@ -179,6 +181,9 @@ class Consumer:
             self._inflight.discard(task)
 
     async def _handle(self, message) -> None:
+        if len(message.body) > self.max_body_bytes:  # before anything parses it
+            await self._dead_letter(message, f"a body over {self.max_body_bytes} bytes")
+            return
         try:
             envelope = events.from_amqp(message)
         except ValueError as exc:

@@ -161,6 +161,7 @@ class ServiceApp(Generic[S]):
                     dead_letter_exchange=s.dead_letter_exchange,
                     prefetch=s.consumer_prefetch,
                     delivery_limit=s.delivery_limit,
+                    max_body_bytes=s.max_event_bytes,
                 )
                 await consumer.start()
                 self._consumers.append(consumer)

@@ -366,3 +366,18 @@ async def _dead_letter_count(harness: Harness, count: int) -> bool:
     found = queue.declaration_result.message_count
     await channel.close()
     return found >= count
+
+
+async def test_a_body_over_the_limit_is_dead_lettered_unread(harness):
+    """A well-formed event, but too big: the handler never sees it."""
+    paid = harness.type_("order.paid")
+    await harness.start({paid: harness.recording()}, delivery_limit=3)
+    huge = await bus.publish(
+        harness.amqp, BROKER["commerce_exchange"], paid, "order-1", {"note": "x" * 300_000}
+    )
+    small = await harness.publish("order.paid", "order-2")
+    (dead,) = await harness.dead_letters(1)
+    assert dead.message_id == huge and len(dead.body) > 300_000
+    assert [d["reason"] for d in dead.headers.get("x-death") or []] == ["rejected"]
+    await wait_until(lambda: _effects_at_least(harness, 1, small), 10, "the small event")
+    assert harness.calls == [small]
