@@ -70,7 +70,11 @@ async def test_the_readme_examples_run_in_order(amqp):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(process.communicate(), 120)
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 120)
+        except TimeoutError:
+            process.kill()  # what it printed so far says where it stopped
+            out, err = await process.communicate()
         assert process.returncode == 0, f"{err.decode()[-3000:]}\n{out.decode()[-3000:]}"
         answers = out.decode()
         assert '"nickname": "lei"' in answers  # GetMember as the member

@@ -62,6 +62,11 @@ def settings(app_class: type[ServiceApp], *, identity: ServiceApp | None = None,
         values["jwks_url"] = f"http://127.0.0.1:{identity.ops_port}/.well-known/jwks.json"
     elif service != "identity":
         raise TypeError(f"{service} verifies identity's tokens: pass identity=<identity app>")
+    if "database_url" in overrides and "queue_prefix" not in overrides:
+        # Another instance of a service (its own database) gets queues of its own too: on the
+        # run's shared queues it would take the events meant for the session's instance.
+        database = overrides["database_url"].rsplit("/", 1)[1]
+        values["queue_prefix"] = f"{values['queue_prefix']}{database}."
     return app_class.settings_class.load(**{**values, **overrides})
 
 
