@@ -9,6 +9,12 @@ set -a
 . .local/secrets.env
 set +a
 export PYTHONPATH="$PWD:$PWD/gen"
+# Development stand-ins for identity's outside systems (services/identity/verification.py),
+# never for production, where identity refuses to start without a real code sender: one-time
+# codes go to files in .local/dev-codes/ (named by phone number or e-mail address), no SMS or
+# e-mail is sent; a provider assertion "dev:<subject>" is taken as the provider's word.
+export IDENTITY_CODE_SENDER=${IDENTITY_CODE_SENDER:-dev-file}
+export IDENTITY_ASSERTION_VERIFIER=${IDENTITY_ASSERTION_VERIFIER:-dev-plain}
 
 redact() { sed -E 's#//[^@/]*@#//***@#'; }
 cat >&2 <<TXT
@@ -17,6 +23,7 @@ cat >&2 <<TXT
   RabbitMQ     $(echo "$LOYALTY_AMQP_URL" | redact)   (exchange loyalty.events)
 $(.venv/bin/python -m tools.deploy_files --banner)
   (ops: /livez /readyz /metrics; identity's also /.well-known/jwks.json)
+  One-time codes (development sender, nothing is sent): .local/dev-codes/<phone or e-mail>
 
   Ctrl-C stops every service.
 

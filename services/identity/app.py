@@ -11,11 +11,11 @@ from services.kit import auth, errors, outbox, ratelimit
 from services.kit.jobs import Job
 from services.kit.service import ServiceApp
 
-from . import api, crypto
+from . import api, crypto, verification
 from .config import IdentitySettings
 from .deps import IdentityDeps
 from .domain import clients as client_rules
-from .usecases import clients, keys, sessions
+from .usecases import clients, codes, keys, sessions
 
 
 class IdentityApp(ServiceApp[IdentitySettings]):
@@ -37,6 +37,13 @@ class IdentityApp(ServiceApp[IdentitySettings]):
         self._keys = auth.KeySet()
         self._keys.load(deps.signer.jwks())
 
+    async def start(self, *, relay: bool = True, consume: bool = True, schedule: bool = True):
+        """Serving needs the outside systems (commands do not): without a code sender identity
+        refuses to start, before anything opens (errors.Misconfigured, one line)."""
+        self.deps.codes = verification.code_sender(self.settings)
+        self.deps.assertions = verification.assertion_verifier(self.settings)
+        await super().start(relay=relay, consume=consume, schedule=schedule)
+
     # Tests and benchmarks mint tokens and read encrypted columns through the app.
     @property
     def signer(self) -> crypto.Signer:
@@ -56,7 +63,13 @@ class IdentityApp(ServiceApp[IdentitySettings]):
         async def forget_old_sources(_pool: asyncpg.Pool) -> None:
             await sessions.forget_old_sources(self.deps)
 
-        return [Job("identity-login-sources", 3600, forget_old_sources)]
+        async def forget_expired_codes(_pool: asyncpg.Pool) -> None:
+            await codes.forget_expired(self.deps)
+
+        return [
+            Job("identity-login-sources", 3600, forget_old_sources),
+            Job("identity-verification-codes", 600, forget_expired_codes),
+        ]
 
     def http_routes(self) -> list[web.RouteDef]:
         async def jwks(_request):

@@ -39,3 +39,22 @@ class IdentitySettings(ServiceSettings, service="identity"):
     link_attempts_per_source_hour: int = 60
     client_token_failures_per_client_hour: int = 20
     client_token_attempts_per_source_minute: int = 60
+    # Wrong passwords of a member closing its own account (CloseMember re-authentication).
+    reauth_failures_per_member_hour: int = 10
+    # One-time codes (SendVerificationCode): sends per address (phone number or e-mail
+    # address, as a keyed hash) in a minute, an hour and a day, and per source in an hour.
+    codes_per_address_minute: int = 1
+    codes_per_address_hour: int = 5
+    codes_per_address_day: int = 10
+    codes_per_source_hour: int = 50
+    # A code is accepted for this long, once, and after this many wrong tries no more.
+    verification_code_ttl_seconds: int = 300
+    verification_code_attempts: int = 5
+    # Outside systems (verification.py). The code sender: `package.module:factory` (called
+    # with these settings), or `dev-file` for development only (codes are written to files in
+    # `dev_codes_dir`, default <checkout>/.local/dev-codes, and nothing is sent); unset, the
+    # service refuses to serve. The assertion verifier: a factory, or `dev-plain` for
+    # development only (`dev:<subject>` asserts <subject>); unset, assertions are refused.
+    code_sender: str = ""
+    dev_codes_dir: str = ""
+    assertion_verifier: str = ""

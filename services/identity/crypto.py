@@ -148,7 +148,9 @@ class Signer:
             "sub": subject,
             "kind": kind,
             "typ": "access",
-            "iat": now,
+            # To the microsecond (a NumericDate may have a fraction): a revocation voids the
+            # tokens issued up to its instant, and only those (kit.revocations).
+            "iat": now.timestamp(),
             "exp": now + dt.timedelta(seconds=ttl),
             "jti": secrets.token_hex(8),
         }

@@ -1,5 +1,5 @@
-"""What identity's servicer and use cases may use: the kit's deps, keys, hasher, verifier and
-rate limiter."""
+"""What identity's servicer and use cases may use: the kit's deps, keys, hasher, rate limiter
+and the outside systems (real-name verifier, code sender, assertion verifier)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,29 @@ from services.kit.ratelimit import RateLimiter
 from . import crypto
 from .config import IdentitySettings
 from .limits import IdentityLimits
-from .verification import FormatVerifier, RealNameVerifier
+from .verification import (
+    AssertionVerifier,
+    CodeSender,
+    FormatVerifier,
+    NoAssertionVerifier,
+    RealNameVerifier,
+)
 
 
 @dataclass
 class IdentityDeps(Deps[IdentitySettings]):
     """The vault and the hasher are built by `IdentityApp.setup`, not with the app, so that a
     command needing no keys (migrate) runs without them; the signer and the limiter need the
-    pool open."""
+    pool open; the code sender and the assertion verifier come from the settings when the app
+    starts serving (commands send no codes)."""
 
     vault: crypto.Vault = field(init=False, repr=False)
     passwords: crypto.Passwords = field(init=False, repr=False)
     signer: crypto.Signer = field(init=False, repr=False)
     limiter: RateLimiter = field(init=False, repr=False)
     real_name: RealNameVerifier = field(default_factory=FormatVerifier, repr=False)
+    codes: CodeSender = field(init=False, repr=False)
+    assertions: AssertionVerifier = field(default_factory=NoAssertionVerifier, repr=False)
 
     @property
     def limits(self) -> IdentityLimits:

@@ -28,6 +28,9 @@ class IdentityLimits:
     link_source: Limit
     client_token_failures: Limit
     client_token_source: Limit
+    reauth_member: Limit
+    codes_address: tuple[Limit, ...]  # a minute, an hour, a day
+    codes_source: Limit
 
     def login_account(self, *, known_source: bool) -> Limit:
         """The failed-login budget of an account, as seen from a source the member signed in
@@ -76,4 +79,11 @@ class IdentityLimits:
             client_token_source=Limit(
                 "identity.client_token.source", s.client_token_attempts_per_source_minute, MINUTE
             ),
+            reauth_member=Limit("identity.reauth.member", s.reauth_failures_per_member_hour, HOUR),
+            codes_address=(
+                Limit("identity.codes.address.minute", s.codes_per_address_minute, MINUTE),
+                Limit("identity.codes.address.hour", s.codes_per_address_hour, HOUR),
+                Limit("identity.codes.address.day", s.codes_per_address_day, DAY),
+            ),
+            codes_source=Limit("identity.codes.source", s.codes_per_source_hour, HOUR),
         )

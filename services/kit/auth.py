@@ -7,6 +7,7 @@ import contextvars
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 import jwt
@@ -152,28 +153,47 @@ class KeySet:
                 self._fetched = time.monotonic()  # do not hammer a down identity service
 
 
+class DenyList(Protocol):
+    """Revoked tokens (kit.revocations): whether a token of `principal` issued at `issued_at`
+    (epoch seconds, its `iat`) is void."""
+
+    def refuses(self, principal: Principal, issued_at: float) -> bool: ...
+
+
 class Verifier:
     """Verifies access tokens; a verified token is remembered until it expires, so a client
-    calling many times with one token pays for the signature check once."""
+    calling many times with one token pays for the signature check once. The deny list is
+    asked on every call, remembered tokens included: a revoked token is `TOKEN_REVOKED`."""
 
-    def __init__(self, keys: KeySet, issuer: str, audience: str, cache_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        keys: KeySet,
+        issuer: str,
+        audience: str,
+        cache_size: int = 10_000,
+        revoked: DenyList | None = None,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.cache_size = cache_size
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        self.revoked = revoked
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
 
     async def verify(self, token: str) -> Principal:
         hit = self._verified.get(token)
         if hit is not None and hit[1] > time.time():
-            return hit[0]
-        principal, expires = await self._verify(token)
-        if len(self._verified) >= self.cache_size:
-            self._verified.pop(next(iter(self._verified)))  # oldest first: dicts keep order
-        self._verified[token] = (principal, expires)
+            principal, _, issued = hit
+        else:
+            principal, expires, issued = await self._verify(token)
+            if len(self._verified) >= self.cache_size:
+                self._verified.pop(next(iter(self._verified)))  # oldest first: dicts keep order
+            self._verified[token] = (principal, expires, issued)
+        if self.revoked is not None and self.revoked.refuses(principal, issued):
+            raise errors.unauthenticated("TOKEN_REVOKED", "the token was revoked; sign in again")
         return principal
 
-    async def _verify(self, token: str) -> tuple[Principal, float]:
+    async def _verify(self, token: str) -> tuple[Principal, float, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid", "")
         except jwt.PyJWTError as exc:
@@ -202,4 +222,4 @@ class Verifier:
             scopes=frozenset(claims.get("scope", "").split()),
             roles=frozenset(claims.get("roles", [])),
         )
-        return principal, float(claims["exp"])
+        return principal, float(claims["exp"]), float(claims["iat"])

@@ -70,6 +70,13 @@ class ServiceSettings(BaseSettings):
     grpc_max_concurrent_calls: int = 256
     grpc_max_streams_per_connection: int = 128
     grpc_max_message_bytes: int = 4 * 1024 * 1024
+    # Revoked access tokens (kit.revocations): how long a revocation is kept, which must exceed
+    # identity's longest token lifetime (IDENTITY_ACCESS_TTL_SECONDS 900 and
+    # IDENTITY_CLIENT_TOKEN_TTL_SECONDS 3600 by default); how often a replica checks that it
+    # hears of new ones (it reads them all again after a lapse), and reads them all regardless.
+    revocation_retention_seconds: int = 86400
+    revocation_check_seconds: float = 1.0
+    revocation_reload_seconds: float = 60.0
     idempotency_retention_days: int = 30
     inbox_retention_days: int = 30
     outbox_retention_days: int = 7

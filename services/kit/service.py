@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import inspect
 import signal
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from . import (
     ops_http,
     outbox,
     retention,
+    revocations,
 )
 from .config import ServiceSettings
 from .deps import Deps
@@ -48,6 +50,9 @@ class ServiceApp(Generic[S]):
             def subscriptions(self): return handlers.subscriptions(...)
 
     The lifecycle (pool, broker, gRPC, ops HTTP, relay, consumers, jobs, drain) is shared.
+    The kit adds its own consumers to the service's: `subscriptions()` of any app also returns
+    `kit_subscriptions()` (the revocations of access tokens, see kit.revocations), so that
+    starting, the dead-letters command and the tests' clean-up see every queue.
     """
 
     settings_class: type[S]
@@ -68,6 +73,16 @@ class ServiceApp(Generic[S]):
         self._relay: outbox.Relay | None = None
         self._consumers: list[inbox.Consumer] = []
         self._scheduler: jobs.Scheduler | None = None
+        s = self.settings
+        self.revocations = revocations.Revocations(
+            s.revocation_retention_seconds, s.revocation_check_seconds, s.revocation_reload_seconds
+        )
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        hook = cls.__dict__.get("subscriptions")
+        if hook is not None:
+            cls.subscriptions = _with_kit_subscriptions(hook)  # type: ignore[method-assign]
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -90,8 +105,12 @@ class ServiceApp(Generic[S]):
         return []
 
     def subscriptions(self) -> list[inbox.Subscription]:
-        """The event consumers: a queue each, handlers by message type."""
-        return []
+        """The event consumers: a queue each, handlers by message type (the kit's come too)."""
+        return self.kit_subscriptions()
+
+    def kit_subscriptions(self) -> list[inbox.Subscription]:
+        """What every service consumes: identity's events that revoke access tokens."""
+        return [self.revocations.subscription(self.name)]
 
     def jobs(self) -> list[Job]:
         return []
@@ -117,8 +136,12 @@ class ServiceApp(Generic[S]):
     async def start(self, *, relay: bool = True, consume: bool = True, schedule: bool = True):
         s = self.settings
         await self.open()
+        # Before the first call is served: a new replica knows every revocation at once.
+        await self.revocations.start(s.dsn())
         self.amqp = await aio_pika.connect_robust(s.amqp_url.get_secret_value())
-        verifier = auth.Verifier(self.key_set(), s.jwt_issuer, s.jwt_audience)
+        verifier = auth.Verifier(
+            self.key_set(), s.jwt_issuer, s.jwt_audience, revoked=self.revocations
+        )
         self._server, self.grpc_port, _ = await grpc_server.build_server(
             servicers=self.servicers(),
             domain=self.domain,
@@ -150,7 +173,13 @@ class ServiceApp(Generic[S]):
             await self._relay.start()
         if consume:
             for subscription in self.subscriptions():
-                consumer = inbox.Consumer(
+                # The kit's revocations need no inbox (applying one twice changes nothing).
+                kind = (
+                    revocations.Consumer
+                    if isinstance(subscription, revocations.Feed)
+                    else inbox.Consumer
+                )
+                consumer = kind(
                     name=s.queue_prefix + subscription.queue,
                     pool=self.pool,
                     connection=self.amqp,
@@ -166,7 +195,9 @@ class ServiceApp(Generic[S]):
                 await consumer.start()
                 self._consumers.append(consumer)
         if schedule:
-            self._scheduler = jobs.Scheduler(self.pool, [*self.jobs(), self._retention()])
+            self._scheduler = jobs.Scheduler(
+                self.pool, [*self.jobs(), self._retention(), self.revocations.job()]
+            )
             await self._scheduler.start()
         log.info("service_started", grpc_port=self.grpc_port, ops_port=self.ops_port)
 
@@ -181,6 +212,9 @@ class ServiceApp(Generic[S]):
             ops_http.set_ready(self._ops, False)
         if self._server:
             await self._server.stop(grace)
+        # No call is left to check: the deny list stops before a broker that is away can take
+        # the time that remains.
+        await _until(deadline, self.revocations.stop(), "revocations")
         consumers = [consumer.stop() for consumer in self._consumers]
         await _until(deadline, asyncio.gather(*consumers), "consumers")
         self._consumers.clear()
@@ -217,6 +251,19 @@ class ServiceApp(Generic[S]):
 
     async def _broker_ready(self) -> bool:
         return self.amqp is not None and self.amqp.connected.is_set()
+
+
+def _with_kit_subscriptions(hook: Callable[[ServiceApp], list[inbox.Subscription]]):
+    """A service's `subscriptions` hook, followed by the kit's consumers it did not return
+    itself (one that calls `super().subscriptions()` already has them)."""
+
+    @functools.wraps(hook)
+    def subscriptions(self: ServiceApp) -> list[inbox.Subscription]:
+        own = hook(self)
+        queues = {subscription.queue for subscription in own}
+        return [*own, *(k for k in self.kit_subscriptions() if k.queue not in queues)]
+
+    return subscriptions
 
 
 def _now() -> float:

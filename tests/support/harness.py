@@ -36,6 +36,9 @@ _SERVICE_SETTINGS: dict[str, dict] = {
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         argon2_parallelism=1,
+        # The development sender, as `make run` has (the README's examples read its codes);
+        # identity's own tests plug fakes instead (tests/support/identity_fakes.py).
+        code_sender="dev-file",
     ),
 }
 

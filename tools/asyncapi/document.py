@@ -74,9 +74,9 @@ _CE_HEADERS = {
         "ce-subject": {
             "type": "string",
             "description": (
-                "Id of what the event is about: the member_id for identity and points events, "
-                "the subscription_id for subscription events, the order_id (or payment_id) for "
-                "commerce events."
+                "Id of what the event is about: the member_id for identity and points events "
+                "(the client_id for `client.*` events), the subscription_id for subscription "
+                "events, the order_id (or payment_id) for commerce events."
             ),
         },
         "ce-time": {

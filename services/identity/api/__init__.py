@@ -10,7 +10,7 @@ from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from ..deps import IdentityDeps
-from . import accounts, checks, clients, profile, registration, sessions, status, tags
+from . import accounts, checks, clients, codes, profile, registration, sessions, status, tags
 
 
 class IdentityApi(pb_grpc.IdentityServiceServicer):
@@ -21,6 +21,11 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterMemberResponse:
         return await registration.register_member(self.deps, request, checks.source(context))
+
+    async def SendVerificationCode(
+        self, request: pb.SendVerificationCodeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SendVerificationCodeResponse:
+        return await codes.send_verification_code(self.deps, request, checks.source(context))
 
     async def Login(
         self, request: pb.LoginRequest, context: grpc.aio.ServicerContext

@@ -7,12 +7,10 @@ from services.kit import errors
 from services.kit.errors import Violations
 
 from ..deps import IdentityDeps
-from ..domain.accounts import PROVIDERS
+from ..domain.accounts import ASSERTION_MAX, PROVIDER_RULE, PROVIDERS, SUBJECT_MAX
 from ..usecases import accounts
 from . import checks, scopes
 from .replies import changed_member
-
-_ONE_OF_PROVIDERS = f"one of {', '.join(sorted(PROVIDERS))}"
 
 
 async def link_account(
@@ -21,15 +19,17 @@ async def link_account(
     member_id = checks.member_target(request.member_id, scopes.WRITE)
     v = Violations()
     checks.request_id(v, request.request_id)
-    v.check(request.provider in PROVIDERS, "provider", _ONE_OF_PROVIDERS)
-    v.text("subject", request.subject, maximum=128)
+    v.check(request.provider in PROVIDERS, "provider", PROVIDER_RULE)
+    v.text("subject", request.subject, maximum=SUBJECT_MAX, required=False)
+    v.text("assertion", request.assertion, maximum=ASSERTION_MAX)
     v.raise_if_any()
     await accounts.count_link_attempt(deps, member_id, source)
+    proof = await accounts.assert_account(deps, request.provider, request.assertion)
     return await changed_member(
         deps,
         request,
         pb.LinkAccountResponse,
-        lambda conn: accounts.link(deps, conn, member_id, request.provider, request.subject),
+        lambda conn: accounts.link(deps, conn, member_id, proof, request.subject),
     )
 
 
@@ -38,7 +38,7 @@ async def unlink_account(
 ) -> pb.UnlinkAccountResponse:
     member_id = checks.member_target(request.member_id, scopes.WRITE)
     if request.provider not in PROVIDERS:
-        raise errors.invalid([("provider", _ONE_OF_PROVIDERS)])
+        raise errors.invalid([("provider", PROVIDER_RULE)])
     return await changed_member(
         deps,
         request,

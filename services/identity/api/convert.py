@@ -10,6 +10,7 @@ from services.kit import timestamps
 
 from ..crypto import Vault
 from ..domain import contact
+from ..domain.codes import Purpose
 from ..domain.member import MemberStatus, Profile
 from ..domain.registration import Channel
 from ..store.clients import ClientRow
@@ -36,6 +37,11 @@ STATUSES = {
     res.MEMBER_STATUS_CLOSED: MemberStatus.CLOSED,
 }
 _STATUS_ENUM = {v: k for k, v in STATUSES.items()}
+PURPOSES = {
+    res.VERIFICATION_PURPOSE_REGISTER: Purpose.REGISTER,
+    res.VERIFICATION_PURPOSE_SIGN_IN: Purpose.SIGN_IN,
+    res.VERIFICATION_PURPOSE_CLOSE_MEMBER: Purpose.CLOSE_MEMBER,
+}
 CLIENT_KINDS = {res.CLIENT_KIND_OPERATOR: "operator", res.CLIENT_KIND_SERVICE: "service"}
 _CLIENT_KIND_ENUM = {v: k for k, v in CLIENT_KINDS.items()}
 

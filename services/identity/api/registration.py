@@ -7,8 +7,9 @@ from services.kit import auth
 from services.kit.errors import Violations
 
 from ..deps import IdentityDeps
-from ..domain import contact, registration
+from ..domain import codes, contact, registration
 from ..domain import member as rules
+from ..domain.accounts import ASSERTION_MAX, PROVIDER_RULE, PROVIDERS
 from ..usecases import registration as usecase
 from . import checks, convert, scopes
 from .profile import check_profile
@@ -43,6 +44,13 @@ async def register_member(
             v.add("password", problem)
     check_profile(v, request.profile, set(rules.PROFILE_FIELDS), deps.now().date())
     v.text("referral_code", request.referral_code, maximum=16, required=False)
+    # Self-service proves each contact with a code; staff channels prove none (codes ignored).
+    proves = channel is not None and registration.proves_contacts(channel)
+    phone_code = _code(v, "phone_verification_code", request.phone_verification_code, phone, proves)
+    email_code = _code(v, "email_verification_code", request.email_verification_code, email, proves)
+    if request.provider_assertion or request.provider or registration.needs_assertion(channel):
+        v.check(request.provider in PROVIDERS, "provider", PROVIDER_RULE)
+        v.text("provider_assertion", request.provider_assertion, maximum=ASSERTION_MAX)
     v.raise_if_any("PASSWORD_TOO_WEAK" if v.names("password") else "INVALID_ARGUMENT")
     assert channel is not None  # refused above
     new = usecase.NewMember(
@@ -54,10 +62,31 @@ async def register_member(
         referral_code=request.referral_code.strip().upper() if request.referral_code else None,
     )
     await usecase.count_attempt(deps, new, source)
+    proofs = await usecase.check_proofs(
+        deps,
+        new,
+        phone_code=phone_code,
+        email_code=email_code,
+        provider=request.provider,
+        assertion=request.provider_assertion,
+    )
     password_hash = await usecase.hash_password(deps, request.password)
     return await changed_member(
         deps,
         request,
         pb.RegisterMemberResponse,
-        lambda conn: usecase.register(deps, conn, new, password_hash),
+        lambda conn: usecase.register(deps, conn, new, password_hash, proofs),
     )
+
+
+def _code(
+    v: Violations, field_path: str, code: str, contact: str | None, proves: bool
+) -> str | None:
+    """The code given for a contact that must be proven, checked for shape; None when there is
+    no contact or the channel proves none (the field is then not looked at)."""
+    if not contact or not proves:
+        return None
+    problem = codes.code_problem(code)
+    if problem:
+        v.add(field_path, f"required with its contact: the code sent to it ({problem})")
+    return code

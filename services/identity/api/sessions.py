@@ -7,9 +7,10 @@ from services.kit import errors
 from services.kit.errors import Violations
 
 from ..deps import IdentityDeps
-from ..domain import contact
+from ..domain import codes, contact
 from ..domain import member as rules
 from ..usecases import sessions
+from ..usecases.codes import Address
 from . import convert
 
 # The longest identifier worth parsing: an e-mail address has at most 254 characters.
@@ -28,14 +29,28 @@ async def login(deps: IdentityDeps, request: pb.LoginRequest, source: str) -> pb
     else:
         phone = contact.normalize_phone(identifier)
         v.check(phone is not None, "identifier", "not a valid phone number or e-mail")
-    v.check(
-        0 < len(request.password) <= rules.PASSWORD_MAX,
-        "password",
-        "required, at most 128 characters",
-    )
+    if request.verification_code and not request.password:  # signing in without a password
+        problem = codes.code_problem(request.verification_code)
+        if problem:
+            v.add("verification_code", problem)
+    else:
+        v.check(
+            0 < len(request.password) <= rules.PASSWORD_MAX,
+            "password",
+            "required (or verification_code instead), at most 128 characters",
+        )
+        v.check(not request.verification_code, "verification_code", "not with a password")
     v.raise_if_any()
-    attempt = sessions.Attempt(phone=phone, email=email, password=request.password, source=source)
-    member_id, tokens = await sessions.login(deps, attempt)
+    address = Address.of(phone=phone, email=email)
+    if request.verification_code and not request.password and address is not None:
+        member_id, tokens = await sessions.login_with_code(
+            deps, address, request.verification_code, source
+        )
+    else:
+        attempt = sessions.Attempt(
+            phone=phone, email=email, password=request.password, source=source
+        )
+        member_id, tokens = await sessions.login(deps, attempt)
     return pb.LoginResponse(tokens=convert.token_pair(tokens), member_id=str(member_id))
 
 

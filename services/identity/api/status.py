@@ -11,26 +11,24 @@ from services.kit import auth, errors
 from services.kit.errors import Violations
 
 from ..deps import IdentityDeps
+from ..domain import codes
+from ..domain import member as rules
 from ..domain.member import MemberStatus
-from ..usecases import status
+from ..usecases import reauth, status
 from . import checks, scopes
 from .replies import changed_member
 
 R = TypeVar("R", bound=Message)
-StatusRequest = pb.FreezeMemberRequest | pb.UnfreezeMemberRequest | pb.CloseMemberRequest
+StatusRequest = pb.FreezeMemberRequest | pb.UnfreezeMemberRequest
 
 
 async def _change(
     deps: IdentityDeps, request: StatusRequest, target: MemberStatus, response_class: type[R]
 ) -> R:
-    if target is MemberStatus.CLOSED:  # a member may close its own account
-        member_id = checks.member_target(request.member_id, scopes.ADMIN)
-    else:
-        auth.require_scope(scopes.ADMIN)
-        member_id = errors.parse_uuid(request.member_id)
+    auth.require_scope(scopes.ADMIN)
+    member_id = errors.parse_uuid(request.member_id)
     v = Violations()
-    # Freeze and unfreeze need a reason for the audit trail; closing is the member's own call.
-    v.text("reason", request.reason, maximum=256, required=target is not MemberStatus.CLOSED)
+    v.text("reason", request.reason, maximum=256)  # for the audit trail
     v.raise_if_any()
     return await changed_member(
         deps,
@@ -55,4 +53,28 @@ async def unfreeze_member(
 async def close_member(
     deps: IdentityDeps, request: pb.CloseMemberRequest
 ) -> pb.CloseMemberResponse:
-    return await _change(deps, request, MemberStatus.CLOSED, pb.CloseMemberResponse)
+    """A member may close its own account, proving it is itself again (its password, or a
+    code); an operator with identity:admin proves nothing more."""
+    member_id = checks.member_target(request.member_id, scopes.ADMIN)
+    v = Violations()
+    v.text("reason", request.reason, maximum=256, required=False)
+    v.text("password", request.password, maximum=rules.PASSWORD_MAX, required=False)
+    if request.verification_code:
+        problem = codes.code_problem(request.verification_code)
+        if problem:
+            v.add("verification_code", problem)
+    v.raise_if_any()
+    proof = reauth.PROVEN
+    if auth.require().kind == "member":
+        if not request.password and not request.verification_code:
+            raise errors.invalid(
+                [("password", "the member's password, or verification_code without one")],
+                "REAUTHENTICATION_REQUIRED",
+            )
+        proof = await reauth.check(deps, member_id, request.password, request.verification_code)
+    return await changed_member(
+        deps,
+        request,
+        pb.CloseMemberResponse,
+        lambda conn: status.close(deps, conn, member_id, request.reason, proof),
+    )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 PROVIDERS = frozenset({"wechat", "qq", "alipay", "apple"})
+PROVIDER_RULE = f"one of {', '.join(sorted(PROVIDERS))}"
+SUBJECT_MAX = 128  # a provider's id of an account (an openid, a unionid, Apple's `sub`)
+# What a provider gives a client to vouch for an account (a login code, a signed token).
+ASSERTION_MAX = 8192
 
 
 def keeps_a_sign_in_method(*, has_password: bool, linked_before: int) -> bool:

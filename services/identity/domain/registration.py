@@ -1,4 +1,5 @@
-"""Registration channels: who may register a member through each, and when a password is needed."""
+"""Registration channels: who may register a member through each, and what each needs (a
+password, codes proving the contacts, a provider's assertion)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,16 @@ def needs_password(channel: Channel | None) -> bool:
     """Whether registering through `channel` requires a password; an unknown channel (already
     refused) is held to the strictest rule so that its password is checked too."""
     return channel not in PASSWORD_OPTIONAL
+
+
+def needs_assertion(channel: Channel | None) -> bool:
+    """Whether registering through `channel` needs the provider's word for the account the
+    member comes with: the mini program runs inside WeChat (QQ, Alipay), which vouches for it."""
+    return channel is Channel.MINI_PROGRAM
+
+
+def proves_contacts(channel: Channel) -> bool:
+    """Whether a registration through `channel` proves its phone number and e-mail address
+    with one-time codes: self-service does; staff channels do not (the operator vouches for
+    them, and is audited)."""
+    return not operator_only(channel)

@@ -56,6 +56,26 @@ async def hold_for_sign_in(conn, member_id: uuid.UUID) -> Credential | None:
     return Credential(row["member_id"], row["password_hash"], MemberStatus(row["status"]), False)
 
 
+@dataclass(frozen=True)
+class OwnProof:
+    """What a member proves itself with: its password (hash), else a code sent to its phone
+    number, else to its e-mail address."""
+
+    status: MemberStatus
+    password_hash: str | None
+    phone: str | None
+    email: str | None
+
+
+async def own_proof(conn, member_id: uuid.UUID) -> OwnProof | None:
+    row = await conn.fetchrow(
+        "SELECT status, password_hash, phone, email FROM members WHERE member_id = $1", member_id
+    )
+    if row is None:
+        return None
+    return OwnProof(MemberStatus(row["status"]), row["password_hash"], row["phone"], row["email"])
+
+
 async def remember_source(conn, member_id: uuid.UUID, source: str, when: dt.datetime) -> None:
     await conn.execute(
         "INSERT INTO login_sources (member_id, source, last_login_at) VALUES ($1, $2, $3)"

@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from services.kit import audit, db, errors
+from loyalty.identity.v1 import events_pb2 as ev
+from services.kit import audit, db, errors, timestamps
 
 from .. import crypto
 from ..deps import IdentityDeps
@@ -99,6 +100,14 @@ async def disable(
     if client.disabled:
         return client
     disabled = await clients.disable(conn, client_id, deps.now())
+    # Its access tokens issued until now are void in every service (kit.revocations).
+    await deps.outbox.add(
+        conn,
+        client_id,
+        ev.ClientDisabled(
+            client_id=client_id, disabled_time=timestamps.to_proto(disabled.disabled_at)
+        ),
+    )
     await audit.record(
         conn, actor=actor, action="client.disable", subject=client_id, detail={"reason": reason}
     )

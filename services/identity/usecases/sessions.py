@@ -6,14 +6,17 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from services.kit import db, errors, ids
+from loyalty.identity.v1 import events_pb2 as ev
+from services.kit import db, errors, ids, timestamps
 
 from .. import crypto
 from ..deps import IdentityDeps
 from ..domain import member as rules
+from ..domain.codes import Purpose
 from ..domain.tokens import Refresh, on_refresh
 from ..store import credentials, refresh_tokens
 from ..store.credentials import Credential
+from . import codes
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,37 @@ async def login(deps: IdentityDeps, attempt: Attempt) -> tuple[uuid.UUID, Tokens
     raise errors.unauthenticated("INVALID_CREDENTIALS", "identifier or password is wrong")
 
 
-async def _sign_in(deps: IdentityDeps, checked: Credential, source: str) -> Tokens | None:
-    """Tokens for a member whose password was checked, unless it closed or changed its
-    password meanwhile; the source is remembered as one the member signs in from."""
+def _wrong_code() -> errors.AppError:
+    return errors.unauthenticated("INVALID_CREDENTIALS", "identifier or code is wrong")
+
+
+async def login_with_code(
+    deps: IdentityDeps, address: codes.Address, code: str, source: str
+) -> tuple[uuid.UUID, Tokens]:
+    """The member signed in with a code sent to its phone number or e-mail address (purpose
+    SIGN_IN) instead of its password. Every refusal is INVALID_CREDENTIALS, as for passwords:
+    an unknown address answers like a wrong code. Guessing is bounded by the code's tries
+    and by the sends allowed per address and per caller (see codes.send)."""
+    proof = await codes.check(deps, address, Purpose.SIGN_IN, code)
+    source = deps.pseudonym("source", source)
+    since = deps.now() - dt.timedelta(days=deps.settings.login_known_source_days)
+    phone, email = (address.value, None) if address.channel == "sms" else (None, address.value)
+    credential = await credentials.find(
+        deps.pool, phone=phone, email=email, source=source, since=since
+    )
+    if proof.code_id is not None and credential is not None:
+        tokens = await _sign_in(deps, credential, source, proof)
+        if tokens is not None:
+            return credential.member_id, tokens
+    raise _wrong_code()
+
+
+async def _sign_in(
+    deps: IdentityDeps, checked: Credential, source: str, code: codes.CodeProof | None = None
+) -> Tokens | None:
+    """Tokens for a member whose password (or `code`, used up here) was checked, unless it
+    closed or changed its password meanwhile; the source is remembered as one the member
+    signs in from."""
     async with db.transaction(deps.pool) as conn:
         current = await credentials.hold_for_sign_in(conn, checked.member_id)
         if (
@@ -111,6 +142,8 @@ async def _sign_in(deps: IdentityDeps, checked: Credential, source: str) -> Toke
             or current.password_hash != checked.password_hash
         ):
             return None
+        if code is not None:
+            await code.spend(deps, conn, _wrong_code)
         await credentials.remember_source(conn, checked.member_id, source, deps.now())
         return await issue(deps, conn, checked.member_id)
 
@@ -132,6 +165,14 @@ async def refresh(deps: IdentityDeps, refresh_token: str) -> Tokens:
             return await issue(deps, conn, token.member_id, token.family_id)
         if token is not None and outcome is Refresh.REUSED:
             await refresh_tokens.revoke_family(conn, token.family_id)
+            # The thief may hold access tokens of the member too: every service voids those
+            # issued until now (kit.revocations).
+            revoked = ev.MemberSessionsRevoked(
+                member_id=str(token.member_id),
+                cause=ev.SESSIONS_REVOKED_CAUSE_REFRESH_TOKEN_REUSED,
+                revoked_time=timestamps.to_proto(deps.now()),
+            )
+            await deps.outbox.add(conn, token.member_id, revoked)
     # Raised after the commit: a revoked family stays revoked.
     if outcome is Refresh.REUSED:
         raise errors.unauthenticated(

@@ -14,6 +14,7 @@ from ..domain.member import MemberStatus, StatusChange, status_change
 from ..store import members
 from ..store.members import MemberRow
 from .members import changed, found
+from .reauth import Reauthenticated
 
 # The audit action of each target status is its event's name.
 _ACTIONS = {
@@ -39,6 +40,14 @@ async def change_status(
         await members.set_status(conn, member_id, target)
     event = _event(target, str(member_id), reason, deps)
     return await changed(deps, conn, member_id, _ACTIONS[target], event, reason=reason)
+
+
+async def close(
+    deps: IdentityDeps, conn, member_id: uuid.UUID, reason: str, proof: Reauthenticated
+) -> MemberRow:
+    """Closing, once the caller proved what it had to (reauth.check: a member, itself)."""
+    await proof.confirm(deps, conn)
+    return await change_status(deps, conn, member_id, MemberStatus.CLOSED, reason)
 
 
 def _event(target: MemberStatus, member_id: str, reason: str, deps: IdentityDeps) -> Message:

@@ -1,4 +1,5 @@
-"""Helpers for identity's integration tests: members signed in, identity's errors, snapshots."""
+"""Helpers for identity's integration tests: members signed in, codes and assertions from the
+fakes (tests/support/identity_fakes.py, plugged by conftest.py), identity's errors, snapshots."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import grpc
 
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
-from tests.support import grpc_errors, snapshots
+from tests.support import grpc_errors, identity_fakes, snapshots
 from tests.support.grpc_errors import Failure
 from tests.support.ids import uid
 
@@ -52,10 +53,46 @@ class Member:
         return uuid.UUID(self.member_id)
 
 
+REGISTER = res.VERIFICATION_PURPOSE_REGISTER
+SIGN_IN = res.VERIFICATION_PURPOSE_SIGN_IN
+CLOSE = res.VERIFICATION_PURPOSE_CLOSE_MEMBER
+
+
+async def code_for(stub, address: str, purpose: int = REGISTER) -> str:
+    """A code identity sends to `address` (a phone number, or an e-mail address), from the
+    fake sender."""
+    return await identity_fakes.code_for(stub, identity_fakes.codes, address, purpose)
+
+
+async def proven(stub, request: pb.RegisterMemberRequest) -> pb.RegisterMemberRequest:
+    """The registration with the codes identity sent to its phone number and e-mail address."""
+    return await identity_fakes.proven(stub, identity_fakes.codes, request)
+
+
+def assertion(provider: str, subject: str) -> str:
+    """What `provider` gives a client to vouch that its user is `subject` (the fake signs)."""
+    return identity_fakes.assertions.sign(provider, subject)
+
+
+def link_request(
+    member_id: str, provider: str = "wechat", asserted: str = "wx-openid-1", **kw
+) -> pb.LinkAccountRequest:
+    """LinkAccount of the account that `provider` vouches is `asserted` (`kw`: more fields,
+    e.g. the `subject` the caller expects)."""
+    kw.setdefault("request_id", uid())
+    kw.setdefault("assertion", assertion(provider, asserted))
+    return pb.LinkAccountRequest(member_id=member_id, provider=provider, **kw)
+
+
 async def register(stub, *, login: bool = True, phone: str | None = None, **kw) -> Member:
-    """Register through the API (APP channel) and, by default, sign in."""
+    """Register through the API (APP channel), proving the phone number (and the e-mail
+    address, if any) with codes, and, by default, sign in."""
     phone = phone or next_phone()
     kw.setdefault("password", PASSWORD)
+    if "phone_verification_code" not in kw:
+        kw["phone_verification_code"] = await code_for(stub, phone)
+    if kw.get("email") and "email_verification_code" not in kw:
+        kw["email_verification_code"] = await code_for(stub, kw["email"])
     response = await stub.RegisterMember(
         pb.RegisterMemberRequest(
             request_id=uid(), phone=phone, channel=res.REGISTRATION_CHANNEL_APP, **kw
@@ -104,5 +141,6 @@ async def snapshot(pool) -> dict:
         "clients",
         "audit_log",
         "idempotency",
+        "verification_codes",  # its tries (verification_attempts) count on refusals too
         outbox="SELECT id, event_type, subject, payload FROM outbox",
     )

@@ -16,7 +16,7 @@ from services.identity import crypto
 from tests.support import idnum
 from tests.support.ids import uid
 
-from .helpers import bearer, fails, register, snapshot
+from .helpers import PASSWORD, bearer, fails, link_request, register, snapshot
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -42,9 +42,7 @@ def member_calls(stub, target: str):
             metadata=md,
         ),
         "LinkAccount": lambda md: stub.LinkAccount(
-            pb.LinkAccountRequest(
-                request_id=uid(), member_id=target, provider="wechat", subject="wx-attacker"
-            ),
+            link_request(target, "wechat", "wx-attacker"),
             metadata=md,
         ),
         "UnlinkAccount": lambda md: stub.UnlinkAccount(
@@ -52,7 +50,11 @@ def member_calls(stub, target: str):
             metadata=md,
         ),
         "CloseMember": lambda md: stub.CloseMember(
-            pb.CloseMemberRequest(request_id=uid(), member_id=target, reason="bye"), metadata=md
+            # A member proves itself again with its password; operators ignore it.
+            pb.CloseMemberRequest(
+                request_id=uid(), member_id=target, reason="bye", password=PASSWORD
+            ),
+            metadata=md,
         ),
     }
 

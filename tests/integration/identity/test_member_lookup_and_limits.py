@@ -13,7 +13,7 @@ from loyalty.identity.v1 import resources_pb2 as res
 from tests.support import idnum
 from tests.support.ids import uid
 
-from .helpers import fails, register, snapshot
+from .helpers import fails, link_request, register, snapshot
 
 EVERY_SCOPE = ("ops-1", "operator", ["identity:read", "identity:write", "identity:admin"])
 
@@ -30,9 +30,7 @@ def requests_for(member_id: str) -> dict:
         "VerifyRealName": pb.VerifyRealNameRequest(
             request_id=uid(), member_id=member_id, legal_name="张三", id_number=idnum.make(21)
         ),
-        "LinkAccount": pb.LinkAccountRequest(
-            request_id=uid(), member_id=member_id, provider="qq", subject="qq-1"
-        ),
+        "LinkAccount": link_request(member_id, "qq", "qq-1"),
         "UnlinkAccount": pb.UnlinkAccountRequest(
             request_id=uid(), member_id=member_id, provider="qq"
         ),
@@ -106,12 +104,17 @@ async def test_oversized_fields_are_invalid_and_change_nothing(identity, identit
         ),
         (
             identity.LinkAccount,
-            pb.LinkAccountRequest(request_id=uid(), member_id=m, provider="qq", subject=big),
+            pb.LinkAccountRequest(request_id=uid(), member_id=m, provider="qq", assertion=big * 10),
+            ["assertion"],
+        ),
+        (
+            identity.LinkAccount,
+            link_request(m, "qq", "qq-1", subject=big),
             ["subject"],
         ),
         (
             identity.LinkAccount,
-            pb.LinkAccountRequest(request_id=uid(), member_id=m, provider=big, subject="s"),
+            link_request(m, big, "s"),
             ["provider"],
         ),
         (

@@ -15,7 +15,7 @@ from tests.support import idnum
 from tests.support.grpc_errors import failure_of
 from tests.support.ids import uid
 
-from .helpers import fails, next_phone, register
+from .helpers import PASSWORD, fails, link_request, next_phone, proven, register
 
 LIMITED = grpc.StatusCode.RESOURCE_EXHAUSTED
 DESK = ("desk-1", "operator", ["identity:write"])
@@ -41,38 +41,64 @@ async def limited(call, window: int) -> None:
     assert failure.retry_seconds is not None and 0 < failure.retry_seconds <= window
 
 
+@pytest.fixture
+def unlimited_codes(identity_app, monkeypatch):
+    """Codes sent without limit (they have theirs: test_verification_codes), so that every
+    registration here gets a right one and only the registration limits are at work."""
+    for name in ("codes_per_address_minute", "codes_per_address_hour", "codes_per_address_day"):
+        monkeypatch.setattr(identity_app.settings, name, 0)
+    monkeypatch.setattr(identity_app.settings, "codes_per_source_hour", 0)
+
+
 def registration(phone: str | None = None, **kw) -> pb.RegisterMemberRequest:
     kw.setdefault("password", "s3cret-pass")
     kw.setdefault("channel", res.REGISTRATION_CHANNEL_APP)
     return pb.RegisterMemberRequest(request_id=uid(), phone=phone or next_phone(), **kw)
 
 
-async def test_registrations_per_phone_number_are_limited(identity, identity_app, clock):
+async def test_registrations_per_phone_number_are_limited(
+    identity, identity_app, clock, unlimited_codes
+):
     limit = identity_app.settings.registrations_per_identifier_hour
     phone = next_phone()
-    answers = [await answer(identity.RegisterMember(registration(phone))) for _ in range(limit)]
+
+    async def register_phone() -> str:
+        return await answer(identity.RegisterMember(await proven(identity, registration(phone))))
+
+    answers = [await register_phone() for _ in range(limit)]
     assert answers == ["OK"] + ["PHONE_ALREADY_REGISTERED"] * (limit - 1)
-    await limited(identity.RegisterMember(registration(phone)), 3600)
+    await limited(identity.RegisterMember(await proven(identity, registration(phone))), 3600)
     # The same address through another phone number counts apart (per identifier).
-    await identity.RegisterMember(registration())
+    await identity.RegisterMember(await proven(identity, registration()))
     clock.advance(hours=1, seconds=1)
-    assert await answer(identity.RegisterMember(registration(phone))) == "PHONE_ALREADY_REGISTERED"
+    assert await register_phone() == "PHONE_ALREADY_REGISTERED"
 
 
-async def test_registrations_count_the_email_address_too(identity, identity_app):
+async def test_registrations_with_wrong_codes_count_too(identity, identity_app):
+    limit = identity_app.settings.registrations_per_identifier_hour
+    phone = next_phone()
+    wrong = registration(phone, phone_verification_code="000000")
+    answers = {await answer(identity.RegisterMember(wrong)) for _ in range(limit)}
+    assert answers == {"VERIFICATION_CODE_INVALID"}
+    await limited(identity.RegisterMember(await proven(identity, registration(phone))), 3600)
+
+
+async def test_registrations_count_the_email_address_too(identity, identity_app, unlimited_codes):
     limit = identity_app.settings.registrations_per_identifier_hour
     for _ in range(limit):
-        await answer(identity.RegisterMember(registration(email="li.lei@example.com")))
-    await limited(identity.RegisterMember(registration(email="LI.LEI@example.com")), 3600)
+        request = registration(email="li.lei@example.com")
+        await answer(identity.RegisterMember(await proven(identity, request)))
+    again = await proven(identity, registration(email="LI.LEI@example.com"))
+    await limited(identity.RegisterMember(again), 3600)
 
 
 async def test_registrations_per_caller_are_limited_but_not_at_the_store_desk(
-    identity, identity_app, mint
+    identity, identity_app, mint, unlimited_codes
 ):
     limit = identity_app.settings.registrations_per_source_hour
     for _ in range(limit):
-        await identity.RegisterMember(registration())
-    await limited(identity.RegisterMember(registration()), 3600)
+        await identity.RegisterMember(await proven(identity, registration()))
+    await limited(identity.RegisterMember(await proven(identity, registration())), 3600)
     # Staff register many members from one client: counted per identifier only.
     desk = registration(channel=res.REGISTRATION_CHANNEL_STORE_DESK, password="")
     assert (await identity.RegisterMember(desk, metadata=mint(*DESK))).member.member_id
@@ -84,21 +110,14 @@ async def test_link_attempts_per_member_are_limited(identity, identity_app, cloc
     answers = [
         await answer(
             identity.LinkAccount(
-                pb.LinkAccountRequest(
-                    request_id=uid(),
-                    member_id=member.member_id,
-                    provider="wechat",
-                    subject=f"wx{i}",
-                ),
+                link_request(member.member_id, "wechat", f"wx{i}"),
                 metadata=member.auth,
             )
         )
         for i in range(limit)
     ]
     assert answers == ["OK"] + ["PROVIDER_ALREADY_LINKED"] * (limit - 1)
-    request = pb.LinkAccountRequest(
-        request_id=uid(), member_id=member.member_id, provider="qq", subject="qq-1"
-    )
+    request = link_request(member.member_id, "qq", "qq-1")
     await limited(identity.LinkAccount(request, metadata=member.auth), 3600)
     clock.advance(hours=1, seconds=1)
     linked = await identity.LinkAccount(request, metadata=member.auth)
@@ -113,16 +132,12 @@ async def test_link_attempts_per_caller_are_limited(identity, identity_app, mint
         for i in range(per_member):
             await answer(
                 identity.LinkAccount(
-                    pb.LinkAccountRequest(
-                        request_id=uid(), member_id=member.member_id, provider="qq", subject=f"{i}"
-                    ),
+                    link_request(member.member_id, "qq", f"{i}"),
                     metadata=member.auth,
                 )
             )
     last = members[-1]
-    request = pb.LinkAccountRequest(
-        request_id=uid(), member_id=last.member_id, provider="qq", subject="qq-last"
-    )
+    request = link_request(last.member_id, "qq", "qq-last")
     await limited(identity.LinkAccount(request, metadata=last.auth), 3600)
     # An operator client is a caller of its own.
     linked = await identity.LinkAccount(
@@ -171,7 +186,8 @@ async def test_a_verified_closed_or_unknown_member_is_refused_before_the_verifie
     assert await identity.VerifyRealName(first, metadata=member.auth) == verified  # a replay
     closed = await register(identity)
     await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=uid(), member_id=closed.member_id), metadata=closed.auth
+        pb.CloseMemberRequest(request_id=uid(), member_id=closed.member_id, password=PASSWORD),
+        metadata=closed.auth,
     )
     await fails(
         identity.VerifyRealName(verification(closed, 42), metadata=closed.auth),

@@ -1,8 +1,10 @@
-"""Registration, events on the bus, idempotency and validation through the gRPC API."""
+"""Registration, events on the bus, idempotency and validation through the gRPC API. Contacts
+are proven with codes from the fake sender (test_verification_codes: the codes themselves)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 
 import grpc
@@ -13,14 +15,26 @@ from loyalty.identity.v1 import resources_pb2 as res
 from tests.support.grpc_errors import assert_error
 from tests.support.ids import uid
 
+from .helpers import proven
+
 APP = res.REGISTRATION_CHANNEL_APP
 
 
 def register_request(phone="13812345678", **kw):
+    """A registration whose codes have the right shape (validation looks no further)."""
     kw.setdefault("request_id", uid())
     kw.setdefault("password", "s3cret-pass")
     kw.setdefault("channel", APP)
+    kw.setdefault("phone_verification_code", "000000")
+    kw.setdefault("email_verification_code", "000000")
     return pb.RegisterMemberRequest(phone=phone, **kw)
+
+
+@pytest.fixture
+def clock(identity_app):
+    """Identity's time, to move past the one code a minute an address may be sent."""
+    identity_app.deps.clock.set(dt.datetime.now(dt.UTC))
+    return identity_app.deps.clock
 
 
 async def count_members(identity_app) -> int:
@@ -28,9 +42,8 @@ async def count_members(identity_app) -> int:
 
 
 async def test_register_stores_member_and_publishes_cloudevent(identity, identity_app, tap):
-    response = await identity.RegisterMember(
-        register_request(email="Li.Lei@Example.COM", profile=res.Profile(nickname="lei"))
-    )
+    request = register_request(email="Li.Lei@Example.COM", profile=res.Profile(nickname="lei"))
+    response = await identity.RegisterMember(await proven(identity, request))
     member = response.member
     assert member.phone == "+86138****5678"
     assert member.email == "l***@example.com"
@@ -57,42 +70,50 @@ async def test_register_stores_member_and_publishes_cloudevent(identity, identit
     assert "13812345678" not in raw.body.decode()  # no personal data in events
 
 
-async def test_duplicate_phone_is_already_exists_and_changes_nothing(identity, identity_app):
-    await identity.RegisterMember(register_request())
+async def test_duplicate_phone_is_already_exists_and_changes_nothing(identity, identity_app, clock):
+    await identity.RegisterMember(await proven(identity, register_request()))
+    clock.advance(minutes=1)
+    again = await proven(identity, register_request(phone="+86 138 1234 5678"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await identity.RegisterMember(register_request(phone="+86 138 1234 5678"))
+        await identity.RegisterMember(again)
     assert_error(err, grpc.StatusCode.ALREADY_EXISTS, "PHONE_ALREADY_REGISTERED")
     assert await count_members(identity_app) == 1
 
 
-async def test_duplicate_email_is_already_exists(identity):
-    await identity.RegisterMember(register_request(phone="", email="a@example.com"))
+async def test_duplicate_email_is_already_exists(identity, clock):
+    await identity.RegisterMember(
+        await proven(identity, register_request("", email="a@example.com"))
+    )
+    clock.advance(minutes=1)
+    again = await proven(identity, register_request(phone="", email="A@example.com"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await identity.RegisterMember(register_request(phone="", email="A@example.com"))
+        await identity.RegisterMember(again)
     assert_error(err, grpc.StatusCode.ALREADY_EXISTS, "EMAIL_ALREADY_REGISTERED")
 
 
 async def test_referral_code_records_referrer(identity, tap):
-    referrer = (await identity.RegisterMember(register_request())).member
-    referee = (
-        await identity.RegisterMember(
-            register_request(phone="13912345678", referral_code=referrer.referral_code.lower())
-        )
-    ).member
+    referrer = (await identity.RegisterMember(await proven(identity, register_request()))).member
+    request = register_request(phone="13912345678", referral_code=referrer.referral_code.lower())
+    referee = (await identity.RegisterMember(await proven(identity, request))).member
     assert referee.referred_by == referrer.member_id
     (event,) = await tap.wait_for("loyalty.identity.member.registered.v1", referee.member_id)
     assert event.data["referredBy"] == referrer.member_id
 
 
 async def test_unknown_referral_code_is_invalid_and_changes_nothing(identity, identity_app):
+    request = await proven(identity, register_request(referral_code="NOSUCH22"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await identity.RegisterMember(register_request(referral_code="NOSUCH22"))
+        await identity.RegisterMember(request)
     assert_error(err, grpc.StatusCode.INVALID_ARGUMENT, "REFERRAL_CODE_INVALID", ["referral_code"])
     assert await count_members(identity_app) == 0
+    # The refusal did not use the code up: the registration goes through with it corrected.
+    request.referral_code = ""
+    request.request_id = uid()
+    assert (await identity.RegisterMember(request)).member.member_id
 
 
 async def test_replay_returns_first_response_once(identity, identity_app):
-    request = register_request()
+    request = await proven(identity, register_request())
     first = await identity.RegisterMember(request)
     second = await identity.RegisterMember(request)
     assert first == second
@@ -104,18 +125,17 @@ async def test_replay_returns_first_response_once(identity, identity_app):
 
 
 async def test_request_id_reuse_with_other_request_is_refused(identity, identity_app):
-    request = register_request()
+    request = await proven(identity, register_request())
     await identity.RegisterMember(request)
+    other = register_request(phone="13912345678", request_id=request.request_id)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await identity.RegisterMember(
-            register_request(phone="13912345678", request_id=request.request_id)
-        )
+        await identity.RegisterMember(await proven(identity, other))
     assert_error(err, grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_ID_REUSED", ["request_id"])
     assert await count_members(identity_app) == 1
 
 
 async def test_concurrent_calls_with_one_request_id_have_one_effect(identity, identity_app):
-    request = register_request()
+    request = await proven(identity, register_request())
     responses = await asyncio.gather(*(identity.RegisterMember(request) for _ in range(10)))
     assert len({r.member.member_id for r in responses}) == 1
     assert await count_members(identity_app) == 1
@@ -134,6 +154,12 @@ async def test_concurrent_calls_with_one_request_id_have_one_effect(identity, id
         ({"profile": res.Profile(region="r" * 1000)}, ["profile.region"]),
         ({"request_id": ""}, ["request_id"]),
         ({"request_id": "r" * 200}, ["request_id"]),
+        ({"phone_verification_code": ""}, ["phone_verification_code"]),
+        ({"phone_verification_code": "12345x"}, ["phone_verification_code"]),
+        (
+            {"email": "a@example.com", "email_verification_code": "1234"},
+            ["email_verification_code"],
+        ),
     ],
 )
 async def test_bad_registration_input(identity, identity_app, overrides, fields):

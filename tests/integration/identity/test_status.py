@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
@@ -9,14 +11,18 @@ from google.protobuf import field_mask_pb2
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import resources_pb2 as res
 from tests.support import idnum
+from tests.support.grpc_errors import failure_of
 from tests.support.ids import uid
+from tests.support.waiting import wait_until
 
 from .helpers import (
     CLOSED,
     FROZEN,
     PASSWORD,
     UNFROZEN,
+    code_for,
     fails,
+    link_request,
     member_row,
     outbox_types,
     register,
@@ -121,13 +127,13 @@ async def test_member_closes_itself_and_its_personal_data_is_erased(identity, id
         metadata=member.auth,
     )
     await identity.LinkAccount(
-        pb.LinkAccountRequest(
-            request_id=uid(), member_id=member.member_id, provider="wechat", subject="wx-1"
-        ),
+        link_request(member.member_id, "wechat", "wx-1"),
         metadata=member.auth,
     )
     response = await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id, reason="moving"),
+        pb.CloseMemberRequest(
+            request_id=uid(), member_id=member.member_id, reason="moving", password=PASSWORD
+        ),
         metadata=member.auth,
     )
     closed = response.member
@@ -181,7 +187,7 @@ async def test_member_closes_itself_and_its_personal_data_is_erased(identity, id
     )
 
 
-async def test_closed_members_contact_and_id_number_are_free_again(identity, mint):
+async def test_closed_members_contact_and_id_number_are_free_again(identity, identity_app, mint):
     member = await register(identity)
     number = idnum.make(12)
     await identity.VerifyRealName(
@@ -194,7 +200,11 @@ async def test_closed_members_contact_and_id_number_are_free_again(identity, min
         pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id),
         metadata=mint(*ADMIN),
     )
-    again = await register(identity, phone=member.phone)
+    # A new code for the phone number, a minute on (one a minute may be sent to an address).
+    identity_app.deps.clock.set(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    code = await code_for(identity, member.phone)
+    identity_app.deps.clock.set(None)
+    again = await register(identity, phone=member.phone, phone_verification_code=code)
     assert again.member_id != member.member_id
     await identity.VerifyRealName(
         pb.VerifyRealNameRequest(
@@ -206,7 +216,7 @@ async def test_closed_members_contact_and_id_number_are_free_again(identity, min
 
 async def test_closing_twice_changes_nothing(identity, identity_app, mint):
     member = await register(identity)
-    close = pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id)
+    close = pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id, password=PASSWORD)
     await identity.CloseMember(close, metadata=member.auth)
     before = await snapshot(identity_app.pool)
     response = await identity.CloseMember(
@@ -236,7 +246,7 @@ async def test_closing_twice_changes_nothing(identity, identity_app, mint):
 async def test_operations_on_a_closed_member_are_member_closed(identity, identity_app, mint, rpc):
     member = await register(identity)
     await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id),
+        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id, password=PASSWORD),
         metadata=member.auth,
     )
     md = mint("ops-1", "operator", ["identity:admin", "identity:write"])
@@ -251,9 +261,7 @@ async def test_operations_on_a_closed_member_are_member_closed(identity, identit
         "VerifyRealName": pb.VerifyRealNameRequest(
             request_id=uid(), member_id=m, legal_name="张三", id_number=idnum.make(13)
         ),
-        "LinkAccount": pb.LinkAccountRequest(
-            request_id=uid(), member_id=m, provider="wechat", subject="wx-late"
-        ),
+        "LinkAccount": link_request(m, "wechat", "wx-late"),
         "UnlinkAccount": pb.UnlinkAccountRequest(request_id=uid(), member_id=m, provider="wechat"),
         "FreezeMember": pb.FreezeMemberRequest(request_id=uid(), member_id=m, reason="risk"),
         "UnfreezeMember": pb.UnfreezeMemberRequest(request_id=uid(), member_id=m, reason="ok"),
@@ -261,12 +269,22 @@ async def test_operations_on_a_closed_member_are_member_closed(identity, identit
         "RemoveMemberTags": pb.RemoveMemberTagsRequest(request_id=uid(), member_id=m, tags=["vip"]),
     }
     before = await snapshot(identity_app.pool)
-    for metadata in (md, member.auth) if rpc in ("UpdateProfile", "LinkAccount") else (md,):
-        await fails(
-            getattr(identity, rpc)(requests[rpc], metadata=metadata),
-            grpc.StatusCode.FAILED_PRECONDITION,
-            "MEMBER_CLOSED",
-        )
+    await fails(
+        getattr(identity, rpc)(requests[rpc], metadata=md),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "MEMBER_CLOSED",
+    )
+    if rpc in ("UpdateProfile", "LinkAccount"):
+        # The member's own token: refused as the closed member's until the revocation arrives
+        # (within moments), then as a revoked token; never accepted.
+        async def refused_as_revoked() -> bool:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await getattr(identity, rpc)(requests[rpc], metadata=member.auth)
+            reason = failure_of(refused).reason
+            assert reason in ("MEMBER_CLOSED", "TOKEN_REVOKED")
+            return reason == "TOKEN_REVOKED"
+
+        await wait_until(refused_as_revoked, 5, "the closed member's token revoked")
     assert await snapshot(identity_app.pool) == before
 
 
@@ -285,7 +303,7 @@ async def test_closing_erases_the_stored_responses_that_carry_the_members_data(
     assert first.member.profile.nickname == "lei"
     assert await identity.UpdateProfile(update, metadata=operator) == first  # a replay
     await identity.CloseMember(
-        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id),
+        pb.CloseMemberRequest(request_id=uid(), member_id=member.member_id, password=PASSWORD),
         metadata=member.auth,
     )
     # The same request again is no replay of the profile before closing: it runs, and is refused.

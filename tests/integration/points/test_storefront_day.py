@@ -11,6 +11,7 @@ from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.identity.v1 import identity_service_pb2 as ipb
 from loyalty.identity.v1 import resources_pb2 as ires
 from loyalty.subscription.v1 import events_pb2 as subscription
+from tests.support import identity_fakes
 from tests.support.grpc_errors import fails
 from tests.support.ids import uid
 from tests.support.points import (
@@ -30,19 +31,19 @@ async def status(points_app, member_id: str, expected: str) -> bool:
 
 
 async def test_a_storefront_day(
-    identity, points, points_app, mint, operator, balance, publish, consumed
+    identity, identity_app, points, points_app, mint, operator, balance, publish, consumed
 ):
     async def register(phone, **kw):
-        response = await identity.RegisterMember(
-            ipb.RegisterMemberRequest(
-                request_id=uid(),
-                phone=phone,
-                password="s3cret-pass",
-                channel=ires.REGISTRATION_CHANNEL_APP,
-                **kw,
-            )
+        request = ipb.RegisterMemberRequest(
+            request_id=uid(),
+            phone=phone,
+            password="s3cret-pass",
+            channel=ires.REGISTRATION_CHANNEL_APP,
+            **kw,
         )
-        return response.member
+        # The shopper proves the phone number with the code identity sends to it.
+        request = await identity_fakes.proven(identity, identity_app.deps.codes, request)
+        return (await identity.RegisterMember(request)).member
 
     async def has(member_id, available):
         try:
