@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from string import Template
 
+from services.kit import publishers
 from services.kit.ports import PORTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +100,9 @@ def _compose(services: list[str]) -> str:
         "  build: { context: ../.., dockerfile: deploy/docker/Dockerfile }\n"
         "  environment: &env\n"
         "    LOYALTY_PG_URL: postgresql://postgres:postgres@postgres:5432/\n"
-        "    LOYALTY_AMQP_URL: amqp://guest:guest@rabbitmq:5672/\n"
+        "    # One broker user for the whole local stack (production: one per service, README).\n"
+        "    LOYALTY_AMQP_URL: amqp://loyalty:loyalty@rabbitmq:5672/\n"
+        '    LOYALTY_EVENT_PUBLISHERS: "*=loyalty"\n'
         f"    LOYALTY_JWKS_URL: {_jwks()}\n"
         "    IDENTITY_DATA_KEY: ${IDENTITY_DATA_KEY:?generate with openssl rand -base64 32}\n"
         "    IDENTITY_LOOKUP_KEY: ${IDENTITY_LOOKUP_KEY:?generate with openssl rand -base64 32}\n"
@@ -116,6 +119,7 @@ def _compose(services: list[str]) -> str:
         '    healthcheck: { test: ["CMD", "pg_isready", "-U", "postgres"], interval: 2s, retries: 30 }\n'
         "  rabbitmq:\n"
         "    image: rabbitmq:3.13\n"
+        "    environment: { RABBITMQ_DEFAULT_USER: loyalty, RABBITMQ_DEFAULT_PASS: loyalty }\n"
         '    healthcheck: { test: ["CMD", "rabbitmq-diagnostics", "-q", "ping"], interval: 5s, retries: 30 }\n'
         f"{entries}"
     )
@@ -127,6 +131,60 @@ def _procfile(services: list[str]) -> str:
     )
 
 
+BROKER_CLUSTER = "loyalty-rabbitmq"
+FROM_PUBLISHERS = GENERATED.replace("services/kit/ports.py", "services/kit/publishers.py")
+
+
+def _broker_users() -> str:
+    """The suite's broker users (kit.publishers) as RabbitMQ Messaging Topology Operator objects:
+    a User per publisher (credentials from the Secret `loyalty-broker-<user>`, keys `username`
+    and `password`), its Permission and its TopicPermissions."""
+    placeholders = {source: (user, "") for source, user in publishers.SOURCES.items()}
+    defs = publishers.definitions(placeholders, publishers.Names())
+    cluster = f"  rabbitmqClusterReference: {{ name: {BROKER_CLUSTER} }}\n"
+    docs = []
+    for user in defs["users"]:
+        name = user["name"]
+        docs.append(
+            "apiVersion: rabbitmq.com/v1beta1\nkind: User\n"
+            f"metadata: {{ name: loyalty-{name} }}\nspec:\n{cluster}"
+            f"  importCredentialsSecret: {{ name: loyalty-broker-{name} }}\n"
+        )
+    for grant in defs["permissions"]:
+        name = grant["user"]
+        docs.append(
+            "apiVersion: rabbitmq.com/v1beta1\nkind: Permission\n"
+            f"metadata: {{ name: loyalty-{name} }}\nspec:\n{cluster}"
+            f'  vhost: "/"\n  userReference: {{ name: loyalty-{name} }}\n  permissions:\n'
+            + "".join(f"    {k}: '{grant[k]}'\n" for k in ("configure", "write", "read"))
+        )
+    for topic in defs["topic_permissions"]:
+        name = topic["user"]
+        exchange = topic["exchange"]
+        docs.append(
+            "apiVersion: rabbitmq.com/v1beta1\nkind: TopicPermission\n"
+            f"metadata: {{ name: loyalty-{name}-{exchange.replace('.', '-')} }}\nspec:\n{cluster}"
+            f'  vhost: "/"\n  userReference: {{ name: loyalty-{name} }}\n  permissions:\n'
+            f"    exchange: {exchange}\n    write: '{topic['write']}'\n    read: '{topic['read']}'\n"
+        )
+    return FROM_PUBLISHERS + "---\n".join(docs)
+
+
+def _broker_component() -> str:
+    return (
+        FROM_PUBLISHERS + "# Optional: the suite's broker users on a RabbitmqCluster named "
+        f"{BROKER_CLUSTER}, for the\n"
+        "# RabbitMQ Messaging Topology Operator. Create each user's Secret first:\n"
+        "#   kubectl create secret generic loyalty-broker-<user> \\\n"
+        "#     --from-literal=username=<user> --from-literal=password=<password>\n"
+        "# and give each service its URL as <SVC>_AMQP_URL in loyalty-secrets.\n"
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\n"
+        "kind: Component\n"
+        "resources:\n"
+        "  - users.yaml\n"
+    )
+
+
 def files() -> dict[Path, str]:
     services = built()
     out = {ROOT / f"deploy/k8s/base/{name}.yaml": _k8s_service(name) for name in services}
@@ -135,6 +193,8 @@ def files() -> dict[Path, str]:
     out[ROOT / "deploy/k8s/overlays/prod/kustomization.yaml"] = _prod(services)
     out[ROOT / "deploy/docker/compose.yaml"] = _compose(services)
     out[ROOT / "deploy/local/Procfile"] = _procfile(services)
+    out[ROOT / "deploy/k8s/components/broker-users/users.yaml"] = _broker_users()
+    out[ROOT / "deploy/k8s/components/broker-users/kustomization.yaml"] = _broker_component()
     return out
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes PostgreSQL and RabbitMQ available to `make run` / `make test`. Prints only
 #   export LOYALTY_PG_URL=...  and  export LOYALTY_AMQP_URL=...
+# (and LOYALTY_RABBITMQCTL=..., a command administering that broker, when there is one: `make
+# run` creates the suite's broker users with it, the tests a run's own; see kit/publishers.py)
 # on stdout, for the Makefile's `eval "$(deploy/local/infra.sh)"`; everything else goes to stderr.
 # For each server, first match wins:
 #   1. the URL already in the environment (LOYALTY_PG_URL / LOYALTY_AMQP_URL);
@@ -156,9 +158,25 @@ rmq_bin() {
   elif command -v rabbitmq-server >/dev/null; then dirname "$(command -v rabbitmq-server)"; fi
 }
 
+# Whether `rabbitmqctl "$@"` administers the node listening for AMQP on $amqp_port.
+ctl_reaches_broker() {
+  local found
+  found=$(timeout 30 "$@" -q eval "lists:member($amqp_port, [element(6, L) ||
+    L <- rabbit_networking:node_listeners(node()), element(3, L) =:= amqp])." 2>/dev/null) &&
+    [ "$found" = true ]
+}
+
 use_listening_amqp() {  # guest/guest only works from localhost, which is where we are
   log "RabbitMQ: using the broker on 127.0.0.1:$amqp_port as guest"
   emit LOYALTY_AMQP_URL "amqp://guest:guest@127.0.0.1:$amqp_port/"
+  local ctl
+  ctl=$(command -v rabbitmqctl || true)
+  if [ -n "$ctl" ] && ctl_reaches_broker "$ctl"; then
+    emit LOYALTY_RABBITMQCTL "$ctl"
+  else
+    log "RabbitMQ: cannot administer it (no rabbitmqctl for it here): services and tests" \
+      "publish as guest, without broker users of their own"
+  fi
 }
 
 start_private_amqp() {
@@ -211,11 +229,22 @@ start_private_amqp() {
       rabbitmqctl -n "$node" -q -t 60 await_startup >&2
   ) || { tail -n 30 "$dir/log/$node.log" >&2 || true; die "RabbitMQ did not start"; }
   emit LOYALTY_AMQP_URL "amqp://guest:guest@127.0.0.1:$amqp_port/"
+  # rabbitmqctl for our node: its environment, then the real script.
+  cat >"$dir/ctl" <<EOF
+#!/usr/bin/env bash
+unset \${!RABBITMQ_@}
+. '$dir/env.sh'
+exec rabbitmqctl -n '$node' "\$@"
+EOF
+  chmod 755 "$dir/ctl"
+  emit LOYALTY_RABBITMQCTL "$dir/ctl"
 }
 
 if [ -n "${LOYALTY_AMQP_URL:-}" ]; then
   log "RabbitMQ: using LOYALTY_AMQP_URL from the environment"
   emit LOYALTY_AMQP_URL "$LOYALTY_AMQP_URL"
+  # Broker users need a way to administer it: LOYALTY_RABBITMQCTL, if you give one.
+  [ -z "${LOYALTY_RABBITMQCTL:-}" ] || emit LOYALTY_RABBITMQCTL "$LOYALTY_RABBITMQCTL"
 elif port_open "$amqp_port"; then
   use_listening_amqp
 else

@@ -9,6 +9,11 @@ set -a
 . .local/secrets.env
 set +a
 export PYTHONPATH="$PWD:$PWD/gen"
+# A broker user per service and one for storefronts (services/kit/publishers.py), when the broker
+# can be administered here: <SVC>_AMQP_URL and STOREFRONT_AMQP_URL; otherwise everything runs
+# as LOYALTY_AMQP_URL's user.
+broker=$(.venv/bin/python -m tools.broker_users local)
+eval "$broker"
 # Development stand-ins for identity's outside systems (services/identity/verification.py),
 # never for production, where identity refuses to start without a real code sender: one-time
 # codes go to files in .local/dev-codes/ (named by phone number or e-mail address), no SMS or
@@ -21,6 +26,7 @@ cat >&2 <<TXT
 
   PostgreSQL   $(echo "$LOYALTY_PG_URL" | redact)   (databases loyalty_<service>)
   RabbitMQ     $(echo "$LOYALTY_AMQP_URL" | redact)   (exchange loyalty.events)
+  Storefront   ${STOREFRONT_AMQP_URL:+$(echo "$STOREFRONT_AMQP_URL" | redact) as user storefront (password: .local/broker-users.json)}
 $(.venv/bin/python -m tools.deploy_files --banner)
   (ops: /livez /readyz /metrics; identity's also /.well-known/jwks.json)
   One-time codes (development sender, nothing is sent): .local/dev-codes/<phone or e-mail>

@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .ports import PORTS
+from .publishers import DEFAULT_SPEC
 
 
 def _env(name: str, service: str) -> AliasChoices:
@@ -52,6 +53,9 @@ class ServiceSettings(BaseSettings):
     commerce_exchange: str = "commerce.events"
     dead_letter_exchange: str = "loyalty.dlx"
     queue_prefix: str = ""  # isolates the queues of one deployment (or test run) on a shared broker
+    # The broker user allowed to publish each source's events (kit.publishers): an event from
+    # any other user is dead-lettered. `*=<user>` trusts one user with every source.
+    event_publishers: str = DEFAULT_SPEC
     jwks_url: str = f"http://127.0.0.1:{PORTS['identity'].ops}/.well-known/jwks.json"
     jwt_issuer: str = "loyalty-identity"
     jwt_audience: str = "loyalty"

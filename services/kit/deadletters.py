@@ -91,9 +91,16 @@ async def find(connection, queues: list[str]) -> list[DeadLetter]:
     return found
 
 
-async def replay(connection, queues: list[str], wanted: Callable[[DeadLetter], bool]) -> int:
+async def replay(
+    connection,
+    queues: list[str],
+    wanted: Callable[[DeadLetter], bool],
+    user_id: str | None = None,
+) -> int:
     """Send the wanted dead letters back to the queue they died in (only that queue, through the
-    default exchange: the other consumers of the event had it already); returns how many."""
+    default exchange: the other consumers of the event had it already); returns how many.
+    `user_id` is the connection's broker user: the consumer trusts a message put back into its
+    queue through the default exchange by its own user (kit.publishers)."""
     done = 0
     for queue in queues:
         async with _taken(connection, queue) as (channel, held):
@@ -109,6 +116,7 @@ async def replay(connection, queues: list[str], wanted: Callable[[DeadLetter], b
                     content_type=message.content_type,
                     message_id=message.message_id,
                     type=message.type,
+                    user_id=user_id,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 )
                 # Confirmed in the source queue before it leaves the dead letters: at least once.
@@ -132,8 +140,9 @@ async def drop(connection, queues: list[str], wanted: Callable[[DeadLetter], boo
     return done
 
 
-async def command(connection, queues: list[str], action: str = "list", *args: str) -> None:
+async def command(connection, queues: list[str], *words: str, user_id: str | None = None) -> None:
     """The `dead-letters` command: list | show ID | replay ID|--all | drop ID|--all."""
+    action, args = (words[0], words[1:]) if words else ("list", ())
     if action == "list":
         for letter in await find(connection, queues):
             print(json.dumps(letter.summary()))
@@ -152,5 +161,8 @@ async def command(connection, queues: list[str], action: str = "list", *args: st
                 print(json.dumps(shown, default=str, indent=2))
                 print(letter.body.decode(errors="replace"))
         return
-    count = await (replay if action == "replay" else drop)(connection, queues, wanted)
+    if action == "replay":
+        count = await replay(connection, queues, wanted, user_id)
+    else:
+        count = await drop(connection, queues, wanted)
     print(json.dumps({action: count}))

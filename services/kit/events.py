@@ -94,8 +94,10 @@ def to_amqp(
     data: dict,
     time: datetime | None = None,
     traceparent: str | None = None,
+    user_id: str | None = None,
 ) -> aio_pika.Message:
-    """A CloudEvent in binary content mode: attributes as `ce-*` headers, data as the body."""
+    """A CloudEvent in binary content mode: attributes as `ce-*` headers, data as the body.
+    `user_id` is the publisher's broker user, which the broker checks (kit.publishers)."""
     event = CloudEvent(
         attributes={
             "id": event_id,
@@ -117,6 +119,7 @@ def to_amqp(
         headers=headers,
         message_id=event_id,
         type=type_,
+        user_id=user_id,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
     )
 

@@ -12,7 +12,7 @@ import aio_pika
 import asyncpg
 from google.protobuf.message import Message
 
-from . import db, errors, events, ids, logging, metrics
+from . import db, errors, events, ids, logging, metrics, publishers
 
 log = logging.get("kit.inbox")
 
@@ -110,6 +110,8 @@ class Consumer:
         bindings: list[Binding],
         handlers: dict[str, Handler],
         dead_letter_exchange: str,
+        publishers: publishers.Publishers,
+        own_user: str,
         prefetch: int = 32,
         delivery_limit: int = 5,
         max_body_bytes: int = 256 * 1024,
@@ -120,6 +122,8 @@ class Consumer:
         self.bindings = bindings
         self.handlers = handlers
         self.dlx = dead_letter_exchange
+        self.publishers = publishers
+        self.own_user = own_user
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
         self.max_body_bytes = max_body_bytes
@@ -197,6 +201,15 @@ class Consumer:
                 event_type=ids.excerpt(envelope.type),
             )
             return
+        if not self._trusted(message, envelope.type):
+            await self._dead_letter(
+                message,
+                "not published by the broker user allowed to publish this type",
+                event_id=envelope.id,
+                event_type=envelope.type,
+                publisher=ids.excerpt(message.user_id) if message.user_id else "(none)",
+            )
+            return
         logging.bind(event_id=envelope.id, event_type=envelope.type)
         handler = self.handlers.get(envelope.type)
         try:
@@ -228,6 +241,14 @@ class Consumer:
         else:
             metrics.EVENTS_DUPLICATE.labels(self.name).inc()
         await self._settle(message.ack(), "ack")
+
+    def _trusted(self, message, event_type: str) -> bool:
+        """From the user allowed to publish the type (the broker has checked `user_id` against
+        the connection's user), or put back into this queue by this service itself through the
+        default exchange (`dead-letters replay`, which runs as the service's user)."""
+        if self.publishers.trusts(event_type, message.user_id):
+            return True
+        return message.exchange == "" and message.user_id == self.own_user
 
     async def _apply_while_infrastructure_fails(
         self, envelope: events.Envelope, handler: Handler | None

@@ -77,6 +77,7 @@ class Relay:
         gather_seconds: float = 0.02,
         lag_seconds: float = 1.0,
         unrouted: str | None = None,
+        user_id: str | None = None,
     ) -> None:
         self.pool = pool
         self.connection = connection
@@ -90,6 +91,8 @@ class Relay:
         # The alternate exchange (and queue) that keeps events no queue is bound for; without
         # it, such an event is an error (mandatory), retried with back-off.
         self.unrouted = unrouted
+        # The connection's broker user: the broker refuses another, consumers trust this one.
+        self.user_id = user_id
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._lag_measured = float("-inf")
         self._wake = asyncio.Event()
@@ -246,6 +249,7 @@ class Relay:
             data=row["payload"],
             time=row["created_at"],
             traceparent=row["traceparent"],
+            user_id=self.user_id,
         )
         assert self._exchange is not None  # the relay connects before it claims a batch
         confirmation = await self._exchange.publish(

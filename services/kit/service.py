@@ -27,6 +27,7 @@ from . import (
     logging,
     ops_http,
     outbox,
+    publishers,
     retention,
     revocations,
 )
@@ -77,6 +78,9 @@ class ServiceApp(Generic[S]):
         self.revocations = revocations.Revocations(
             s.revocation_retention_seconds, s.revocation_check_seconds, s.revocation_reload_seconds
         )
+        # Whose events to trust, and who this service is on the broker (kit.publishers).
+        self.publishers = publishers.Publishers.parse(s.event_publishers)
+        self.broker_user = publishers.broker_user(s.amqp_url.get_secret_value())
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -169,6 +173,7 @@ class ServiceApp(Generic[S]):
                 s.relay_batch,
                 s.relay_poll_seconds,
                 unrouted=s.unrouted_exchange or None,
+                user_id=self.broker_user,
             )
             await self._relay.start()
         if consume:
@@ -188,6 +193,8 @@ class ServiceApp(Generic[S]):
                     ),
                     handlers=subscription.by_type(),
                     dead_letter_exchange=s.dead_letter_exchange,
+                    publishers=self.publishers,
+                    own_user=self.broker_user,
                     prefetch=s.consumer_prefetch,
                     delivery_limit=s.delivery_limit,
                     max_body_bytes=s.max_event_bytes,
@@ -343,7 +350,7 @@ async def _dead_letters(app: ServiceApp, *args: str) -> None:
     queues = [app.settings.queue_prefix + s.queue for s in app.subscriptions()]
     connection = await aio_pika.connect_robust(app.settings.amqp_url.get_secret_value())
     try:
-        await deadletters.command(connection, queues, *args)
+        await deadletters.command(connection, queues, *args, user_id=app.broker_user)
     finally:
         await connection.close()
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import aio_pika
 import pytest
 
 from loyalty.identity.v1 import identity_service_pb2_grpc
 from services.identity.app import IdentityApp
+from services.kit import publishers
 from tests.support import bus, harness, servers
 
 
@@ -52,15 +54,32 @@ def published():
     return {}
 
 
+@pytest.fixture(scope="session")
+async def producers():
+    """A broker connection per event source, as the run's user of that source: `await
+    producers(source)`."""
+    opened: dict[str, aio_pika.abc.AbstractRobustConnection] = {}
+
+    async def connection(source: str):
+        if source not in opened:
+            opened[source] = await aio_pika.connect_robust(servers.publisher_urls()[source])
+        return opened[source]
+
+    yield connection
+    for each in opened.values():
+        await each.close()
+
+
 @pytest.fixture
-def publish(amqp, published):
-    """Publish a storefront or suite event the way its producer would."""
+def publish(producers, published):
+    """Publish a storefront or suite event the way its producer would: as its broker user."""
     names = servers.broker_settings()
 
     async def send(type_: str, subject: str, payload, event_id: str | None = None) -> str:
         commerce = type_.startswith("commerce.")
         exchange = names["commerce_exchange"] if commerce else names["events_exchange"]
-        sent = await bus.publish(amqp, exchange, type_, subject, payload, event_id=event_id)
+        connection = await producers(publishers.source_of(type_))
+        sent = await bus.publish(connection, exchange, type_, subject, payload, event_id=event_id)
         published.setdefault(type_, set()).add(sent)
         return sent
 

@@ -190,7 +190,8 @@ async def start_replica(settings, index: int):
         "POINTS_OPS_PORT": str(ops_port),
         "POINTS_POOL_MAX": "20",
         "LOYALTY_LOG_LEVEL": "WARNING",
-        "LOYALTY_AMQP_URL": servers.AMQP_URL,
+        "LOYALTY_AMQP_URL": settings.amqp_url.get_secret_value(),  # as the run's points user
+        "LOYALTY_EVENT_PUBLISHERS": settings.event_publishers,
         "LOYALTY_JWKS_URL": settings.jwks_url,
         "LOYALTY_EVENTS_EXCHANGE": settings.events_exchange,
         "LOYALTY_COMMERCE_EXCHANGE": settings.commerce_exchange,

@@ -65,13 +65,21 @@ async def publish(
     event_id: str | None = None,
     source: str = "/storefront/test",
 ) -> str:
-    """Publish a CloudEvent the way an outside producer would; returns its id."""
+    """Publish a CloudEvent the way an outside producer would, as the connection's broker user
+    (the AMQP user_id property, which the broker checks); returns its id."""
     event_id = event_id or str(uuid.uuid4())
     data = payload if isinstance(payload, dict) else events.payload_json(payload)
     channel = await connection.channel(publisher_confirms=True)
     (exchange,) = await servers.declare_exchange(channel, exchange_name)
     await exchange.publish(
-        events.to_amqp(event_id=event_id, type_=type_, source=source, subject=subject, data=data),
+        events.to_amqp(
+            event_id=event_id,
+            type_=type_,
+            source=source,
+            subject=subject,
+            data=data,
+            user_id=connection.url.user or "guest",
+        ),
         routing_key=type_,
     )
     await channel.close()

@@ -59,6 +59,7 @@ def settings(app_class: type[ServiceApp], *, identity: ServiceApp | None = None,
         ops_port=0,
         relay_poll_seconds=0.2,
         **servers.broker_settings(),
+        **servers.publisher_settings(service),
         **_SERVICE_SETTINGS.get(service, {}),
     )
     if identity is not None:
@@ -69,7 +70,8 @@ def settings(app_class: type[ServiceApp], *, identity: ServiceApp | None = None,
         # Another instance of a service (its own database) gets queues of its own too: on the
         # run's shared queues it would take the events meant for the session's instance.
         database = overrides["database_url"].rsplit("/", 1)[1]
-        values["queue_prefix"] = f"{values['queue_prefix']}{database}."
+        # (Under the service's name, where its broker user may have queues.)
+        values["queue_prefix"] = f"{values['queue_prefix']}{service}.{database}."
     return app_class.settings_class.load(**{**values, **overrides})
 
 

@@ -43,9 +43,10 @@ class TcpProxy:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    def amqp_url(self, **query: object) -> str:
-        """servers.AMQP_URL with host and port replaced by the proxy's, plus query options."""
-        parts = urlsplit(servers.AMQP_URL)
+    def amqp_url(self, base: str = servers.AMQP_URL, **query: object) -> str:
+        """`base` (a broker URL: the run's admin URL unless given, e.g. a service's own user's)
+        with host and port replaced by the proxy's, plus query options."""
+        parts = urlsplit(base)
         credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         extra = "&".join(f"{k}={v}" for k, v in query.items())
         return urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{self.port}", query=extra))

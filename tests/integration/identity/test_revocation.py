@@ -40,8 +40,7 @@ async def points_app(identity_app, amqp):
         amqp,
         identity=identity_app,
         schedule=False,
-        database_url=servers.database_url("points_revocation"),
-        queue_prefix=f"test.{servers.RUN}.revocation.",
+        database_url=servers.database_url("points_revocation"),  # and so queues of its own
     ) as app:
         yield app
 

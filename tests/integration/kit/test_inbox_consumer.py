@@ -9,11 +9,12 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
-from services.kit import deadletters, events, inbox
+from services.kit import deadletters, events, inbox, publishers
 from tests.support import bus, servers, tcp_proxy
 from tests.support.waiting import wait_until
 
 BROKER = servers.broker_settings()
+GUEST = publishers.broker_user(servers.AMQP_URL)  # the user these tests publish as
 
 
 class Harness:
@@ -31,7 +32,15 @@ class Harness:
     def type_(self, what: str) -> str:
         return f"{self.prefix}.{what}.v1"
 
-    async def start(self, handlers: dict, delivery_limit: int = 2, prefetch: int = 8):
+    async def start(
+        self,
+        handlers: dict,
+        delivery_limit: int = 2,
+        prefetch: int = 8,
+        trusted: str = f"commerce={GUEST}",
+    ):
+        """A consumer of this test's types, trusting `trusted` (the tests publish as GUEST,
+        which is also the consumer's own user)."""
         self.consumer = inbox.Consumer(
             name=self.name,
             pool=self.pool,
@@ -39,6 +48,8 @@ class Harness:
             bindings=[inbox.Binding(BROKER["commerce_exchange"], f"{self.prefix}.#")],
             handlers=handlers,
             dead_letter_exchange=BROKER["dead_letter_exchange"],
+            publishers=publishers.Publishers.parse(trusted),
+            own_user=GUEST,
             prefetch=prefetch,
             delivery_limit=delivery_limit,
         )
@@ -207,6 +218,8 @@ async def test_apply_is_exactly_once_under_concurrency(harness):
         bindings=[],
         handlers={},
         dead_letter_exchange=BROKER["dead_letter_exchange"],
+        publishers=publishers.Publishers.parse(f"*={GUEST}"),
+        own_user=GUEST,
     )
     slow_calls = []
 
@@ -351,9 +364,10 @@ async def test_dead_letters_are_listed_with_their_reason_replayed_and_dropped(ha
     assert sorted(item["reason"] for item in listed) == ["delivery_limit", "rejected"]
 
     broken.clear()  # the cause is fixed: the event applies when it comes back
-    assert (
-        await deadletters.replay(harness.amqp, [harness.name], lambda d: d.message_id == bad) == 1
+    again = await deadletters.replay(
+        harness.amqp, [harness.name], lambda d: d.message_id == bad, user_id=GUEST
     )
+    assert again == 1
     await wait_until(lambda: _effects_at_least(harness, 1, bad), 10, "the replayed event")
     assert await deadletters.drop(harness.amqp, [harness.name], lambda d: True) == 1
     assert await deadletters.find(harness.amqp, [harness.name]) == []
@@ -381,3 +395,25 @@ async def test_a_body_over_the_limit_is_dead_lettered_unread(harness):
     assert [d["reason"] for d in dead.headers.get("x-death") or []] == ["rejected"]
     await wait_until(lambda: _effects_at_least(harness, 1, small), 10, "the small event")
     assert harness.calls == [small]
+
+
+async def test_an_event_from_a_user_not_allowed_to_publish_it_is_dead_lettered(harness):
+    """Trust is by broker user: the tests publish as GUEST, whom this consumer does not trust
+    with commerce events. The service itself may put a dead letter back (`dead-letters
+    replay`, as its own user, through the default exchange); nobody else may."""
+    paid = harness.type_("order.paid")
+    await harness.start({paid: harness.recording()}, trusted="commerce=some-storefront")
+    forged = await harness.publish("order.paid", "order-1")
+    await wait_until(lambda: _dead_letter_count(harness, 1), 15, "the forged event's dead letter")
+    (letter,) = await deadletters.find(harness.amqp, [harness.name])
+    assert letter.message_id == forged and letter.reason == "rejected"
+    assert harness.calls == []
+
+    # Put back without a user: still nobody the consumer trusts.
+    assert await deadletters.replay(harness.amqp, [harness.name], lambda d: True) == 1
+    await wait_until(lambda: _dead_letter_count(harness, 1), 15, "the dead letter again")
+    assert harness.calls == []
+    # Put back by the consumer's own user (the broker checks user_id against the connection's).
+    assert await deadletters.replay(harness.amqp, [harness.name], lambda d: True, GUEST) == 1
+    await wait_until(lambda: _effects_at_least(harness, 1, forged), 10, "the replayed event")
+    assert harness.calls == [forged]

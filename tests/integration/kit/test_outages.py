@@ -18,13 +18,14 @@ from prometheus_client import REGISTRY
 from loyalty.identity.v1 import identity_service_pb2 as pb
 from loyalty.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity.app import IdentityApp
-from services.kit import auth, db, errors, inbox
+from services.kit import auth, db, errors, inbox, publishers
 from services.points.app import PointsApp
 from tests.support import bus, harness, servers, tcp_proxy
 from tests.support.grpc_errors import assert_error
 from tests.support.waiting import wait_until
 
 BROKER = servers.broker_settings()
+GUEST = publishers.broker_user(servers.AMQP_URL)  # the user these tests publish as
 OUTAGE_SECONDS = 4.0
 
 
@@ -51,6 +52,8 @@ async def test_a_database_outage_delays_events_and_dead_letters_none(kit_db, kit
             bindings=[inbox.Binding(BROKER["commerce_exchange"], type_)],
             handlers={type_: record},
             dead_letter_exchange=BROKER["dead_letter_exchange"],
+            publishers=publishers.Publishers.parse(f"*={GUEST}"),
+            own_user=GUEST,
             prefetch=8,
             # One return would dead-letter: a failure counted for the outage would show.
             delivery_limit=1,
@@ -165,7 +168,7 @@ async def test_sigterm_stops_within_the_grace_period_while_the_broker_is_away(id
             PointsApp,
             identity=identity_app,
             database_url=servers.database_url("points_stopping"),
-            amqp_url=proxy.amqp_url(reconnect_interval=0.2),
+            amqp_url=proxy.amqp_url(servers.publisher_urls()["points"], reconnect_interval=0.2),
             shutdown_grace_seconds=grace,
         )
         app = PointsApp(settings)

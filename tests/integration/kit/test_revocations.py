@@ -53,19 +53,12 @@ async def outcome(stub, member_id: str, metadata) -> str:
 async def test_every_replica_refuses_a_revoked_token_within_seconds_and_a_new_one_at_once(
     identity_app, amqp, mint, publish
 ):
+    # The replicas share their database, and so their queues (harness.settings), no one else.
     url = servers.database_url("points_replicas")
-    prefix = f"test.{servers.RUN}.replicas."  # the replicas share their queues, no one else
     async with harness.running(
-        PointsApp,
-        amqp,
-        identity=identity_app,
-        schedule=False,
-        database_url=url,
-        queue_prefix=prefix,
+        PointsApp, amqp, identity=identity_app, schedule=False, database_url=url
     ) as first:
-        settings = harness.settings(
-            PointsApp, identity=identity_app, database_url=url, queue_prefix=prefix
-        )
+        settings = harness.settings(PointsApp, identity=identity_app, database_url=url)
         async with replica(PointsApp, settings) as second:
             replicas = [harness.stub(first, points_service_pb2_grpc.PointsServiceStub), second]
             member_id = str(uuid.uuid4())
