@@ -170,13 +170,15 @@ use_listening_amqp() {  # guest/guest only works from localhost, which is where 
   log "RabbitMQ: using the broker on 127.0.0.1:$amqp_port as guest"
   emit LOYALTY_AMQP_URL "amqp://guest:guest@127.0.0.1:$amqp_port/"
   local ctl
-  ctl=$(command -v rabbitmqctl || true)
-  if [ -n "$ctl" ] && ctl_reaches_broker "$ctl"; then
-    emit LOYALTY_RABBITMQCTL "$ctl"
-  else
-    log "RabbitMQ: cannot administer it (no rabbitmqctl for it here): services and tests" \
-      "publish as guest, without broker users of their own"
-  fi
+  # Our own node of an earlier run (its ctl), else the system's rabbitmqctl.
+  for ctl in "$state/rabbitmq/ctl" "$(command -v rabbitmqctl || true)"; do
+    if [ -x "$ctl" ] && ctl_reaches_broker "$ctl"; then
+      emit LOYALTY_RABBITMQCTL "$ctl"
+      return
+    fi
+  done
+  log "RabbitMQ: cannot administer it (no rabbitmqctl for it here): services and tests" \
+    "publish as guest, without broker users of their own"
 }
 
 start_private_amqp() {
