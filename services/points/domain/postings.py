@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from services.kit import postings
+
 # Accounts. The member's buckets are named for the account (MEMBER_HELD), never for a state:
 # a hold's state "held" is holds.HoldState.HELD.
 MEMBER_AVAILABLE = "member_available"
@@ -51,11 +53,8 @@ TOP_UP = "top_up"  # merchant budget top-up: no member bucket involved
 
 
 @dataclass(frozen=True)
-class Posting:
-    account: str
-    owner: str
-    amount: int
-    kind: str
+class Posting(postings.Posting):
+    """A kit posting, read as points: a member's bucket, and its change as the member sees it."""
 
     @property
     def is_member_bucket(self) -> bool:

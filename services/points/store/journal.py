@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from services.kit import ids
+from services.kit import ids, journal
 
 from ..domain import postings
 from . import budgets, members
@@ -79,17 +79,7 @@ async def post(
         txn.earned,
         txn.dedupe_key,
     )
-    await batch.execute(
-        "INSERT INTO journal_postings (txn_id, account, owner, amount, entry_kind, member_id)"
-        " SELECT $1, a, o, m, k, CASE WHEN a = ANY($6::text[]) THEN o::uuid END"
-        " FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS p(a, o, m, k)",
-        txn_id,
-        [p.account for p in ps],
-        [p.owner for p in ps],
-        [p.amount for p in ps],
-        [p.kind for p in ps],
-        list(postings.MEMBER_ACCOUNTS),
-    )
+    await journal.write_postings(batch, txn_id, ps, postings.MEMBER_ACCOUNTS)
     if member_id is not None:
         d = txn.bucket_deltas()
         if d.available or d.pending or d.held or d.debt:

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-# Each query returns the rows that break one invariant; all empty means the books are right.
+from services.kit import journal
+
+# Each query returns the rows that break one of points' invariants (the kit adds the journal's).
 CHECKS = {
-    # Every transaction's postings sum to zero.
-    "unbalanced_transactions": """
-        SELECT txn_id::text AS key, sum(amount) AS difference
-        FROM journal_postings GROUP BY txn_id HAVING sum(amount) <> 0
-    """,
-    # A transaction without postings posts nothing and should not exist.
-    "empty_transactions": """
-        SELECT t.txn_id::text AS key, 0 AS difference FROM journal_transactions t
-        WHERE NOT EXISTS (SELECT 1 FROM journal_postings p WHERE p.txn_id = t.txn_id)
-    """,
     # Member buckets equal the sums of their postings (debt is a receivable: minus its sum).
     "member_buckets": """
         WITH sums AS (
@@ -38,14 +30,9 @@ CHECKS = {
           AND NOT EXISTS (SELECT 1 FROM member_accounts a WHERE a.member_id = p.member_id)
     """,
     # Merchant budgets equal the sums of their postings.
-    "merchant_budgets": """
-        WITH sums AS (SELECT owner, sum(amount) AS balance FROM journal_postings
-                      WHERE account = 'merchant_budget' GROUP BY owner)
-        SELECT coalesce(b.merchant_id, s.owner) AS key,
-               coalesce(b.balance, 0) - coalesce(s.balance, 0) AS difference
-        FROM merchant_budgets b FULL JOIN sums s ON s.owner = b.merchant_id
-        WHERE coalesce(b.balance, 0) <> coalesce(s.balance, 0)
-    """,
+    "merchant_budgets": journal.balance_check(
+        "merchant_budgets", "merchant_id", "balance", "merchant_budget"
+    ),
     # Available points are exactly the points left in the member's lots.
     "lots_vs_available": """
         SELECT a.member_id::text AS key,
@@ -65,27 +52,10 @@ CHECKS = {
 
 
 async def reconcile(conn) -> dict[str, list[tuple[str, str]]]:
-    """Every broken invariant with the rows that break it; an empty dict means consistent.
-
-    Run it in a REPEATABLE READ transaction (see `snapshot`) for a consistent picture while
-    the service keeps writing.
-    """
-    problems: dict[str, list[tuple[str, str]]] = {}
-    for name, sql in CHECKS.items():
-        rows = await conn.fetch(sql)
-        if rows:
-            problems[name] = [(r["key"], str(r["difference"])) for r in rows]
-    return problems
+    """Every broken invariant (the journal's own and points') with the rows that break it; an
+    empty dict means consistent. See `journal.reconcile`."""
+    return await journal.reconcile(conn, CHECKS)
 
 
 async def snapshot(pool) -> dict[str, list[tuple[str, str]]]:
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        return await reconcile(conn)
-
-
-async def totals(conn) -> dict[str, int]:
-    """Sum of postings per account kind (the whole journal sums to zero)."""
-    rows = await conn.fetch(
-        "SELECT account, sum(amount)::bigint AS total FROM journal_postings GROUP BY account"
-    )
-    return {r["account"]: r["total"] for r in rows}
+    return await journal.snapshot(pool, CHECKS)
