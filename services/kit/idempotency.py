@@ -50,21 +50,41 @@ SECRET_FIELDS = frozenset(
         "email_verification_code",
         "assertion",
         "provider_assertion",
+        "pin",
     }
 )
 
 
 def fingerprint(method: str, request: Message) -> bytes:
     """What makes two requests "the same": the method and every field of the request but its
-    secrets (SECRET_FIELDS)."""
-    secrets = [f.name for f in request.DESCRIPTOR.fields if f.name in SECRET_FIELDS]
-    if secrets:
-        request = copy.copy(request)
-        for name in secrets:
-            request.ClearField(name)
+    secrets (SECRET_FIELDS, at any depth: a card's PIN inside a list of payment sources)."""
+    if _has_secret(request.DESCRIPTOR, set()):
+        request = copy.deepcopy(request)
+        _clear_secrets(request)
     return hashlib.sha256(
         method.encode() + b"\0" + request.SerializeToString(deterministic=True)
     ).digest()
+
+
+def _has_secret(descriptor, seen: set) -> bool:
+    """Whether a message type holds a secret field anywhere (its types walked once)."""
+    if descriptor.full_name in seen:
+        return False
+    seen.add(descriptor.full_name)
+    return any(
+        f.name in SECRET_FIELDS
+        or (f.message_type is not None and _has_secret(f.message_type, seen))
+        for f in descriptor.fields
+    )
+
+
+def _clear_secrets(message: Message) -> None:
+    for field, value in message.ListFields():
+        if field.name in SECRET_FIELDS:
+            message.ClearField(field.name)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            for item in value if field.is_repeated else [value]:
+                _clear_secrets(item)
 
 
 async def run_once(

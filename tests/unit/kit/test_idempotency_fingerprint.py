@@ -26,3 +26,32 @@ def test_every_other_field_still_tells_requests_apart():
     assert idempotency.fingerprint("CloseMember", one) != idempotency.fingerprint(
         "CloseMember", other
     )
+
+
+def _nested_request_class():
+    """A request holding its secrets a level down, in a list (as a checkout's card PINs)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    file = descriptor_pb2.FileDescriptorProto(name="kit_test_nested.proto", package="kittest")
+    source = file.message_type.add(name="Source")
+    source.field.add(name="card_number", number=1, type=9, label=1)
+    source.field.add(name="pin", number=2, type=9, label=1)
+    request = file.message_type.add(name="PayRequest")
+    request.field.add(name="request_id", number=1, type=9, label=1)
+    request.field.add(name="sources", number=2, type=11, label=3, type_name=".kittest.Source")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("kittest.PayRequest"))
+
+
+def test_secrets_at_any_depth_stay_out():
+    pay = _nested_request_class()
+    one = pay(request_id="r-1")
+    one.sources.add(card_number="6200000000000003", pin="11111111111111111111")
+    two = pay(request_id="r-1")
+    two.sources.add(card_number="6200000000000003", pin="22222222222222222222")
+    other_card = pay(request_id="r-1")
+    other_card.sources.add(card_number="6200000000000011", pin="11111111111111111111")
+    assert idempotency.fingerprint("Pay", one) == idempotency.fingerprint("Pay", two)
+    assert idempotency.fingerprint("Pay", one) != idempotency.fingerprint("Pay", other_card)
+    assert one.sources[0].pin == "11111111111111111111"  # the request itself is untouched
