@@ -1,0 +1,1 @@
+"""Prepaid cards and member stored value: from printing to daily reconciliation, to the fen."""

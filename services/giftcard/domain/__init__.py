@@ -1,0 +1,1 @@
+"""Pure giftcard rules: no I/O, no asyncio, no clock; everything is decided from plain values."""
