@@ -11,6 +11,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from .refusals import FieldProblem, Refusal
+
 
 @dataclass
 class AppError(Exception):
@@ -81,6 +83,23 @@ def not_found(what: str, ident: str = "") -> AppError:
 
 def already_exists(reason: str, message: str) -> AppError:
     return AppError(grpc.StatusCode.ALREADY_EXISTS, reason, message)
+
+
+def refused(refusal: Refusal) -> AppError:
+    """The error a caller gets for a refusal of a service's domain."""
+    if refusal.quota:
+        retry = refusal.metadata.get("retry_after_seconds")
+        error = resource_exhausted(
+            refusal.reason, refusal.message, int(retry) if retry and retry.isdigit() else None
+        )
+    else:
+        error = failed_precondition(refusal.reason, refusal.message)
+    error.metadata = dict(refusal.metadata)
+    return error
+
+
+def invalid_field(problem: FieldProblem) -> AppError:
+    return invalid([(problem.field, problem.description)], problem.reason)
 
 
 def failed_precondition(reason: str, message: str) -> AppError:

@@ -16,7 +16,7 @@ and attaches `kit_journal_balanced()` (a deferred constraint trigger on the post
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import asyncpg
 
@@ -27,7 +27,7 @@ from .postings import Posting
 async def write_postings(
     conn: asyncpg.Connection | db.Batch,
     txn_id: uuid.UUID,
-    postings: list[Posting],
+    postings: Sequence[Posting],
     member_accounts: Collection[str] = (),
 ) -> None:
     """Insert a transaction's postings in one statement. A posting on one of `member_accounts`

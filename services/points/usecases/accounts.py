@@ -25,26 +25,14 @@ from ..domain import calendar, lots, postings, spending
 from ..domain import members as members_domain
 from ..domain.members import Balance
 from ..domain.postings import Buckets, Transaction
-from ..domain.refusals import FieldProblem, Refusal
 from ..store import holds, journal, members
 from ..store import lots as lot_store
 from ..store.holds import Hold, LockedHold
 from ..store.members import LockedMember
 from . import events
 
-
-def refused(refusal: Refusal) -> errors.AppError:
-    """The error a caller gets for a refusal of the domain."""
-    if refusal.quota:
-        error = errors.resource_exhausted(refusal.reason, refusal.message)
-    else:
-        error = errors.failed_precondition(refusal.reason, refusal.message)
-    error.metadata = dict(refusal.metadata)
-    return error
-
-
-def invalid(problem: FieldProblem) -> errors.AppError:
-    return errors.invalid([(problem.field, problem.description)], problem.reason)
+refused = errors.refused
+invalid = errors.invalid_field
 
 
 def _member_of(txn: Transaction) -> uuid.UUID:
