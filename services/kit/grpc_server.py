@@ -78,6 +78,10 @@ class Interceptor(grpc.aio.ServerInterceptor):
                 return await inner(request, context)
         except errors.AppError as exc:
             failure = exc
+        except NotImplementedError:  # a generated servicer's method nobody has written yet
+            failure = errors.AppError(
+                grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED", "this method is not served yet"
+            )
         except TimeoutError:
             failure = errors.AppError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -40,6 +40,7 @@ _SERVICE_SETTINGS: dict[str, dict] = {
         # identity's own tests plug fakes instead (tests/support/identity_fakes.py).
         code_sender="dev-file",
     ),
+    "giftcard": dict(pin_key="Z2lmdGNhcmQtdGVzdC1waW4ta2V5LTMyLWJ5dGVzLi4=", pin_key_id="t1"),
 }
 
 # A channel per running app, for as long as it runs: every test's stub reuses its connection.

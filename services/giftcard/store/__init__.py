@@ -1,0 +1,1 @@
+"""All of giftcard's SQL: one module per table family; rows come back as frozen dataclasses."""

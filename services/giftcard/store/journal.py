@@ -1,0 +1,77 @@
+"""Giftcard's journal: a transaction row and its postings (kit.journal), and the balances the
+postings move, kept on the cards and stored-value rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from services.kit import ids, journal
+from services.kit.postings import Posting
+
+from ..domain.accounts import (
+    CARD_AVAILABLE,
+    CARD_HELD,
+    SV_BONUS,
+    SV_HELD_BONUS,
+    SV_HELD_PRINCIPAL,
+    SV_PRINCIPAL,
+)
+
+# Accounts kept as balance columns: (table, key column, column) by journal account.
+KEPT: dict[str, tuple[str, str, str]] = {
+    CARD_AVAILABLE: ("cards", "card_id", "balance_minor"),
+    CARD_HELD: ("cards", "card_id", "held_minor"),
+    SV_PRINCIPAL: ("stored_value", "member_id", "principal_minor"),
+    SV_BONUS: ("stored_value", "member_id", "bonus_minor"),
+    SV_HELD_PRINCIPAL: ("stored_value", "member_id", "held_principal_minor"),
+    SV_HELD_BONUS: ("stored_value", "member_id", "held_bonus_minor"),
+}
+MEMBER_ACCOUNTS = (SV_PRINCIPAL, SV_BONUS, SV_HELD_PRINCIPAL, SV_HELD_BONUS)
+
+
+async def post(
+    conn,
+    kind: str,
+    postings: list[Posting],
+    *,
+    business_day: dt.date,
+    card_id: uuid.UUID | None = None,
+    member_id: uuid.UUID | None = None,
+    reference: str = "",
+    reason: str = "",
+    actor: str = "",
+) -> uuid.UUID:
+    """Write a balanced transaction and move the kept balances it touches, in the caller's
+    transaction (which holds the rows' locks). A balance that would go below zero fails the
+    CHECK constraint: the use case checked it first, so that is a bug, not a refusal."""
+    txn_id = ids.new_id()
+    await conn.execute(
+        "INSERT INTO journal_transactions (txn_id, kind, card_id, member_id, reference, reason,"
+        " actor, business_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        txn_id,
+        kind,
+        card_id,
+        member_id,
+        reference,
+        reason,
+        actor,
+        business_day,
+    )
+    await journal.write_postings(conn, txn_id, postings, MEMBER_ACCOUNTS)
+    deltas: dict[tuple[str, str], int] = {}
+    for p in postings:
+        if p.account in KEPT:
+            deltas[(p.account, p.owner)] = deltas.get((p.account, p.owner), 0) + p.amount
+    for (account, owner), delta in deltas.items():
+        if delta:
+            table, key, column = KEPT[account]
+            status = await conn.execute(
+                f"UPDATE {table} SET {column} = {column} + $2, update_time = now()"
+                f" WHERE {key} = $1",
+                uuid.UUID(owner),
+                delta,
+            )
+            if status != "UPDATE 1":  # the journal would move a balance nobody keeps
+                raise RuntimeError(f"no {table} row {owner} for {account}")
+    return txn_id
