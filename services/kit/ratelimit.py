@@ -230,6 +230,21 @@ class RateLimiter:
         await self._maybe_prune(now)
         return taken
 
+    async def check(
+        self, limit: Limit, key: str, message: str = "too many attempts; try again later"
+    ) -> None:
+        """Refuse (as `take` would) when `limit` has no room left for `key`, counting nothing:
+        for limits on failures, counted (`take`) once a failure is known, so that attempts in
+        flight hold no place in the window."""
+        if limit.off:
+            return
+        now = self.clock()
+        rows = await self.pool.fetch(_STAMPS, [limit.name], [key])
+        stamps = rows[0]["stamps"] if rows else []
+        since = now - dt.timedelta(seconds=limit.seconds)
+        if sum(1 for s in stamps if s > since) >= limit.count:
+            raise errors.resource_exhausted(self.reason, message, retry_after(stamps, limit, now))
+
     async def give_back(self, taken: Taken) -> None:
         """Uncount the hits of a `take` (for example when only failures are to count)."""
         if taken.hits:

@@ -33,6 +33,20 @@ def require_any(*scopes: str) -> auth.Principal:
     return principal
 
 
+def member_or_checkout() -> auth.Principal:
+    """A member (acting on itself) or a storefront's checkout client."""
+    return member_or_scope(CHECKOUT)
+
+
+def member_or_scope(*scopes: str) -> auth.Principal:
+    """A member (checked against what it asks for once that is read: `Principal.owns`), or
+    an operator or service holding one of `scopes`."""
+    principal = auth.require()
+    if principal.kind != "member" and not principal.scopes.intersection(scopes):
+        raise errors.permission_denied("MISSING_SCOPE", f"requires one of {', '.join(scopes)}")
+    return principal
+
+
 def back_office() -> auth.Principal:
     return require_any(*BACK_OFFICE)
 

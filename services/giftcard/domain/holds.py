@@ -40,6 +40,7 @@ class ReleaseReason(StrEnum):
     REQUESTED = "released"
     TIMED_OUT = "expired"
     ORDER_CANCELLED = "order_cancelled"
+    CARD_BLOCKED = "card_blocked"  # the card was frozen or reported lost
 
 
 class OnPayment(Enum):

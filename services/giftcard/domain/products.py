@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -80,7 +81,12 @@ def load_refusal(
 
 
 def channel_refusal(product: Product, channel: str) -> Refusal | None:
-    if not product.channels or channel in product.channels:
+    return channels_refusal(product.channels, channel)
+
+
+def channels_refusal(channels: Collection[str], channel: str) -> Refusal | None:
+    """A product with no channels is usable everywhere."""
+    if not channels or channel in channels:
         return None
     return Refusal("CHANNEL_NOT_ALLOWED", "the card is not usable in this channel")
 

@@ -109,3 +109,29 @@ async def rehash_pin(conn, card_id: uuid.UUID, pin: PinHash) -> None:
         pin.key_id,
         pin.digest,
     )
+
+
+async def mark_consumed(conn, card_id: uuid.UUID) -> None:
+    """The card paid for something: it can no longer be refunded or exchanged."""
+    await conn.execute("UPDATE cards SET has_consumption = true WHERE card_id = $1", card_id)
+
+
+async def bind(conn, card_id: uuid.UUID, member_id: uuid.UUID | None, now: dt.datetime) -> None:
+    await conn.execute(
+        "UPDATE cards SET member_id = $2, bind_time = CASE WHEN $2::uuid IS NULL THEN NULL"
+        " ELSE $3 END, update_time = $3 WHERE card_id = $1",
+        card_id,
+        member_id,
+        now,
+    )
+
+
+async def product_channels(conn, card_id: uuid.UUID) -> list[str]:
+    return list(
+        await conn.fetchval(
+            "SELECT p.channels FROM cards c JOIN products p USING (product_id)"
+            " WHERE c.card_id = $1",
+            card_id,
+        )
+        or []
+    )

@@ -75,3 +75,23 @@ async def post(
             if status != "UPDATE 1":  # the journal would move a balance nobody keeps
                 raise RuntimeError(f"no {table} row {owner} for {account}")
     return txn_id
+
+
+# Every kept balance equals the sum of its postings (the journal's own checks come with them).
+CHECKS: dict[str, str] = {
+    f"{table}.{column}": journal.balance_check(table, key, column, account)
+    for account, (table, key, column) in KEPT.items()
+}
+CHECKS["holds_vs_card_held"] = """
+    SELECT c.card_id::text AS key,
+           c.held_minor - coalesce(sum(h.amount_minor) FILTER (WHERE h.state = 'held'), 0)
+             AS difference
+    FROM cards c LEFT JOIN holds h ON h.card_id = c.card_id
+    GROUP BY c.card_id, c.held_minor
+    HAVING c.held_minor <> coalesce(sum(h.amount_minor) FILTER (WHERE h.state = 'held'), 0)
+"""
+
+
+async def problems(pool) -> dict[str, list[tuple[str, str]]]:
+    """Every broken invariant of the books (empty: consistent), read in one snapshot."""
+    return await journal.snapshot(pool, CHECKS)

@@ -49,6 +49,7 @@ class GiftcardUseCases:
     @classmethod
     def build(cls, deps: GiftcardDeps) -> GiftcardUseCases:
         approvals = Approvals(deps)
+        holds = Holds(deps)
         return cls(
             deps=deps,
             approvals=approvals,
@@ -63,8 +64,8 @@ class GiftcardUseCases:
             expiry=Expiry(deps),
             card_access=CardAccess(deps),
             wallet=Wallet(deps),
-            holds=Holds(deps),
-            orders=Orders(deps),
+            holds=holds,
+            orders=Orders(deps, holds),
             stored_value=StoredValue(deps),
             members=Members(deps),
         )

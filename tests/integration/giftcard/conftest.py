@@ -60,3 +60,10 @@ def checkout(mint):
 def cards(giftcard, giftcard_app) -> support.Cards:
     """Cards arranged in a state (active with a balance, …) for the tests of what follows."""
     return support.Cards(giftcard_app)
+
+
+@pytest.fixture
+def consumed(giftcard_app, published):
+    """Wait until giftcard's consumers applied `count` of the events of a type this test
+    published."""
+    return harness.consumed_by(giftcard_app, published)
