@@ -201,7 +201,7 @@ async def test_several_cards_on_one_order_each_get_back_exactly_what_they_gave(
             order_id=order, member_id=member, refund_id="r2", gift_card_amount_minor=90_00
         ),
     )
-    await consumed(REFUNDED)
+    await consumed(REFUNDED, 2)
     assert await balance(giftcard_app, first) == (50_00, 0)
     got = (await wallet.GetOrder(pb.GetOrderRequest(order_id=order), metadata=checkout)).order
     r2 = [r for r in got.refunds if r.refund_id == "r2"][0]
