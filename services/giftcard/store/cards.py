@@ -12,7 +12,7 @@ import asyncpg
 from ..domain.pins import PinHash
 from ..domain.states import CardState
 
-_COLUMNS = """card_id, card_number, batch_id, product_id, sequence, state, currency_code,
+COLUMNS = """card_id, card_number, batch_id, product_id, sequence, state, currency_code,
     face_value_minor, balance_minor, held_minor, has_consumption, pin_key_id, pin_hash,
     secret_delivered, expire_time, member_id, bind_time, requisition_id, sale_id, after_sale_id,
     replaces_card_id, replaced_by_card_id, state_reason, create_time, activate_time, update_time"""
@@ -52,7 +52,7 @@ class Card:
         return PinHash(self.pin_key_id, bytes(self.pin_hash))
 
 
-def _card(row: asyncpg.Record | None) -> Card | None:
+def card_of(row: asyncpg.Record | None) -> Card | None:
     if row is None:
         return None
     values = dict(row)
@@ -61,21 +61,21 @@ def _card(row: asyncpg.Record | None) -> Card | None:
 
 
 async def get(conn, card_id: uuid.UUID) -> Card | None:
-    return _card(await conn.fetchrow(f"SELECT {_COLUMNS} FROM cards WHERE card_id = $1", card_id))
+    return card_of(await conn.fetchrow(f"SELECT {COLUMNS} FROM cards WHERE card_id = $1", card_id))
 
 
 async def lock(conn, card_id: uuid.UUID) -> Card | None:
     """The card, its row locked until the transaction ends."""
-    return _card(
-        await conn.fetchrow(f"SELECT {_COLUMNS} FROM cards WHERE card_id = $1 FOR UPDATE", card_id)
+    return card_of(
+        await conn.fetchrow(f"SELECT {COLUMNS} FROM cards WHERE card_id = $1 FOR UPDATE", card_id)
     )
 
 
 async def by_number(conn, card_number: str, *, for_update: bool = False) -> Card | None:
     lock_clause = " FOR UPDATE" if for_update else ""
-    return _card(
+    return card_of(
         await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM cards WHERE card_number = $1{lock_clause}", card_number
+            f"SELECT {COLUMNS} FROM cards WHERE card_number = $1{lock_clause}", card_number
         )
     )
 
@@ -83,10 +83,10 @@ async def by_number(conn, card_number: str, *, for_update: bool = False) -> Card
 async def lock_many(conn, card_ids: list[uuid.UUID]) -> list[Card]:
     """Several cards locked in one order (by id), so two transactions never deadlock."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM cards WHERE card_id = ANY($1) ORDER BY card_id FOR UPDATE",
+        f"SELECT {COLUMNS} FROM cards WHERE card_id = ANY($1) ORDER BY card_id FOR UPDATE",
         card_ids,
     )
-    return [c for c in map(_card, rows) if c is not None]
+    return [c for c in map(card_of, rows) if c is not None]
 
 
 async def set_state(
@@ -119,7 +119,7 @@ async def mark_consumed(conn, card_id: uuid.UUID) -> None:
 async def bind(conn, card_id: uuid.UUID, member_id: uuid.UUID | None, now: dt.datetime) -> None:
     await conn.execute(
         "UPDATE cards SET member_id = $2, bind_time = CASE WHEN $2::uuid IS NULL THEN NULL"
-        " ELSE $3 END, update_time = $3 WHERE card_id = $1",
+        " ELSE $3::timestamptz END, update_time = $3 WHERE card_id = $1",
         card_id,
         member_id,
         now,

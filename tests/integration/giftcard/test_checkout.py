@@ -294,3 +294,69 @@ async def test_a_hold_refused_holds_nothing(wallet, cards, checkout, giftcard_ap
 
 async def _no_holds(giftcard_app) -> bool:
     return await giftcard_app.pool.fetchval("SELECT count(*) = 0 FROM holds")
+
+
+async def test_a_bound_card_pays_for_its_member_only_and_a_lost_card_spends_nothing(
+    wallet, cards, checkout, giftcard_app, mint, tap
+):
+    member, stranger = str(uuid.uuid4()), str(uuid.uuid4())
+    card = await cards.card(80_00)
+    bound = await wallet.BindCard(
+        pb.BindCardRequest(request_id=uid(), member_id=member, card=secret(card)),
+        metadata=mint(member),
+    )
+    assert bound.card.member_id == member
+    await fails(
+        wallet.BindCard(
+            pb.BindCardRequest(request_id=uid(), member_id=stranger, card=secret(card)),
+            metadata=mint(stranger),
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "CARD_BOUND_TO_ANOTHER_MEMBER",
+    )
+    listed = await wallet.ListMemberCards(
+        pb.ListMemberCardsRequest(member_id=member), metadata=mint(member)
+    )
+    assert [c.card_id for c in listed.cards] == [str(card.card_id)]
+
+    def bound_source(amount: int) -> pb.HoldSource:
+        return pb.HoldSource(
+            kind=res.HOLD_SOURCE_KIND_BOUND_CARD, card_id=str(card.card_id), amount_minor=amount
+        )
+
+    # Another member cannot spend it by its id, even through the storefront.
+    await fails(
+        wallet.PlaceHolds(place(uid(), bound_source(10_00), member_id=stranger), metadata=checkout),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    (hold,) = (
+        await wallet.PlaceHolds(
+            place(uid(), bound_source(10_00), member_id=member), metadata=checkout
+        )
+    ).holds
+    lost = await wallet.ReportCardLost(
+        pb.ReportCardLostRequest(request_id=uid(), card_id=str(card.card_id)), metadata=mint(member)
+    )
+    assert lost.card.state == res.CARD_STATE_LOST
+    assert await balance(giftcard_app, card) == (80_00, 0)  # its hold went back
+    got = await wallet.GetHold(pb.GetHoldRequest(hold_id=hold.hold_id), metadata=checkout)
+    assert got.hold.state == res.HOLD_STATE_RELEASED
+    await tap.wait_for("loyalty.giftcard.card.reported_lost.v1", str(card.card_id))
+    await fails(
+        wallet.PlaceHolds(place(uid(), by_secret(card, 5_00)), metadata=checkout),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    # Back in hand: the member proves it with the PIN.
+    back = await wallet.CancelCardLossReport(
+        pb.CancelCardLossReportRequest(request_id=uid(), card_id=str(card.card_id), pin=card.pin),
+        metadata=mint(member),
+    )
+    assert back.card.state == res.CARD_STATE_ACTIVE
+    entries = await wallet.ListCardEntries(
+        pb.ListCardEntriesRequest(card_id=str(card.card_id)), metadata=mint(member)
+    )
+    assert [e.kind for e in entries.entries][:2] == [
+        res.CARD_ENTRY_KIND_HOLD_RELEASE,
+        res.CARD_ENTRY_KIND_HOLD_RELEASE,
+    ]
+    await books_are_right(giftcard_app)
