@@ -13,18 +13,18 @@ file=.local/secrets.env
 server=${IDENTITY_DATABASE_URL:-${LOYALTY_PG_URL:?run deploy/local/infra.sh first}}
 shared=${LOYALTY_SECRETS_DIR:-/var/tmp}/loyalty-dev-secrets-$(printf '%s' "$server" | md5sum | cut -c1-12).env
 umask 077
-if [ ! -s "$shared" ]; then
-  if [ -s "$file" ]; then
-    cp "$file" "$shared"  # this checkout made the server's database: its keys open it
-  else
-    key() { python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'; }
-    {
-      echo "IDENTITY_DATA_KEY=$(key)"
-      echo "IDENTITY_LOOKUP_KEY=$(key)"
-    } > "$shared"
-    echo "generated development secrets in $shared" >&2
-  fi
+key() { python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'; }
+if [ ! -s "$shared" ] && [ -s "$file" ]; then
+  cp "$file" "$shared"  # this checkout made the server's database: its keys open it
 fi
+# Every key the services need, added once (a shared file made before a service existed gets
+# that service's key; keys already there are never replaced: data depends on them).
+for name in IDENTITY_DATA_KEY IDENTITY_LOOKUP_KEY GIFTCARD_PIN_KEY; do
+  if ! grep -q "^$name=" "$shared" 2>/dev/null; then
+    echo "$name=$(key)" >> "$shared"
+    echo "generated the development secret $name in $shared" >&2
+  fi
+done
 if ! cmp -s "$shared" "$file"; then
   [ ! -s "$file" ] || cp "$file" "$file.replaced"  # kept, in case it was the one that mattered
   cp "$shared" "$file"

@@ -45,3 +45,16 @@ def test_an_older_checkouts_keys_become_the_servers(tmp_path):
     server = "postgresql://postgres@127.0.0.1:5432/"
     assert "=old" in _secrets(older, shared, server)
     assert "=old" in _secrets(_checkout(tmp_path, "newer"), shared, server)
+
+
+def test_a_key_a_newer_service_needs_is_added_and_the_older_keys_stay(tmp_path):
+    """A machine's secrets made before giftcard existed gain its PIN key, nothing else changes."""
+    shared = tmp_path / "machine"
+    shared.mkdir()
+    server = "postgresql://postgres@127.0.0.1:5432/"
+    first = _secrets(_checkout(tmp_path, "a"), shared, server)
+    (machine_file,) = shared.iterdir()
+    older = "\n".join(line for line in first.splitlines() if "GIFTCARD" not in line) + "\n"
+    machine_file.write_text(older)
+    again = _secrets(_checkout(tmp_path, "b"), shared, server)
+    assert again.startswith(older) and "GIFTCARD_PIN_KEY=" in again
