@@ -11,7 +11,7 @@ from services.kit.service import ServiceApp
 
 # The settings a command needs to reach what the app under test uses.
 _SHARED = ("amqp_url", "queue_prefix", "events_exchange", "commerce_exchange")
-_SECRETS = ("data_key", "lookup_key")
+_SECRETS = ("data_key", "lookup_key", "pin_key", "pin_key_id")
 
 
 async def run(app: ServiceApp, *args: str) -> tuple[int, str, str]:

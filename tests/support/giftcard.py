@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from loyalty.giftcard.v1 import giftcard_service_pb2 as pb
+from loyalty.giftcard.v1 import resources_pb2 as res
 from services.giftcard.domain import accounts, pins
 from services.giftcard.domain import cards as numbers
 from services.giftcard.store import journal
@@ -86,8 +89,46 @@ class Cards:
                     conn,
                     accounts.LOAD,
                     entries.postings,
-                    business_day=now.date(),
+                    business_day=now.astimezone(ZoneInfo(deps.settings.business_zone)).date(),
                     card_id=card_id,
                     actor="test",
                 )
         return Arranged(card_id, number, pin, product_id)
+
+
+# --- requisitions, sales and after-sale (tests of what follows stock) -----------------------
+async def stock(cards: Cards, count: int, product_id: uuid.UUID, face_minor: int = 100_00):
+    """`count` READY cards of a product, loaded with its face value."""
+    return [
+        await cards.card(face_minor, state="ready", product_id=product_id) for _ in range(count)
+    ]
+
+
+async def consumed(app, card_id: uuid.UUID) -> None:
+    """The card has a consumption record (a hold on it was captured)."""
+    await app.pool.execute("UPDATE cards SET has_consumption = true WHERE card_id = $1", card_id)
+
+
+async def fulfilled_requisition(giftcard, staff, product_id: uuid.UUID, count: int, **fields):
+    """A sales-desk requisition of `count` cards of a product (its denomination), approved and
+    fulfilled from READY stock by the service's pick; returns the requisition."""
+    values = {"kind": res.REQUISITION_KIND_SALES_DESK, "sales_desk": "store-1/desk-1"}
+    values.update(fields)
+    created = await giftcard.CreateRequisition(
+        pb.CreateRequisitionRequest(
+            request_id=str(uuid.uuid4()),
+            lines=[res.RequisitionLine(product_id=str(product_id), card_count=count)],
+            **values,
+        ),
+        metadata=staff("req.fixture", "requester"),
+    )
+    requisition_id = created.requisition.requisition_id
+    await giftcard.ApproveRequisition(
+        pb.ApproveRequisitionRequest(request_id=str(uuid.uuid4()), requisition_id=requisition_id),
+        metadata=staff("approver.fixture", "approver", "manager"),
+    )
+    done = await giftcard.FulfilRequisition(
+        pb.FulfilRequisitionRequest(request_id=str(uuid.uuid4()), requisition_id=requisition_id),
+        metadata=staff("operator.fixture", "operator"),
+    )
+    return done.requisition
