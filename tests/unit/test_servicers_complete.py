@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from loyalty.giftcard.v1 import giftcard_service_pb2, wallet_service_pb2
 from loyalty.identity.v1 import identity_service_pb2
 from loyalty.points.v1 import points_service_pb2
+from services.giftcard.api import GiftcardApi, WalletApi
 from services.identity.api import IdentityApi
 from services.points.api import PointsApi
 
@@ -16,6 +18,8 @@ from services.points.api import PointsApi
     [
         (IdentityApi, identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"]),
         (PointsApi, points_service_pb2.DESCRIPTOR.services_by_name["PointsService"]),
+        (GiftcardApi, giftcard_service_pb2.DESCRIPTOR.services_by_name["GiftcardService"]),
+        (WalletApi, wallet_service_pb2.DESCRIPTOR.services_by_name["WalletService"]),
     ],
 )
 def test_every_rpc_is_served(servicer, service):

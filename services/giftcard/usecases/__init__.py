@@ -58,7 +58,7 @@ class GiftcardUseCases:
             loads=Loads(deps),
             requisitions=Requisitions(deps, approvals),
             sales=Sales(deps),
-            card_ops=CardOps(deps),
+            card_ops=CardOps(deps, holds),
             after_sales=AfterSales(deps, approvals),
             reconciliation=Reconciliation(deps),
             expiry=Expiry(deps),
