@@ -201,6 +201,10 @@ class Holds:
         )
         if problem is not None:
             raise fail(problem)
+        if card.after_sale_id is not None:  # a refund or exchange awaits approval: it stays whole
+            raise errors.failed_precondition(
+                "CARD_AFTER_SALE_PENDING", "the card has a refund or exchange awaiting approval"
+            )
 
     async def _hold_stored_value(
         self, conn, member_id: uuid.UUID, currency_code: str, amount: int, now: dt.datetime

@@ -10,6 +10,7 @@ import uuid
 import grpc
 
 from loyalty.commerce.v1 import events_pb2 as commerce
+from loyalty.giftcard.v1 import giftcard_service_pb2 as gpb
 from loyalty.giftcard.v1 import resources_pb2 as res
 from loyalty.giftcard.v1 import wallet_service_pb2 as pb
 from services.giftcard.domain import cards as numbers
@@ -360,3 +361,20 @@ async def test_a_bound_card_pays_for_its_member_only_and_a_lost_card_spends_noth
         res.CARD_ENTRY_KIND_HOLD_RELEASE,
     ]
     await books_are_right(giftcard_app)
+
+
+async def test_a_card_awaiting_a_refund_takes_no_holds(
+    giftcard, wallet, cards, checkout, staff, giftcard_app
+):
+    card = await cards.card(100_00)
+    asked = await giftcard.RequestCardRefund(
+        gpb.RequestCardRefundRequest(request_id=uid(), card_number=card.card_number, reason="gift"),
+        metadata=staff("sara", "sales"),
+    )
+    assert asked.after_sale.state == res.AFTER_SALE_STATE_PENDING_APPROVAL
+    await fails(
+        wallet.PlaceHolds(place(uid(), by_secret(card, 10_00)), metadata=checkout),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "CARD_AFTER_SALE_PENDING",
+    )
+    assert await balance(giftcard_app, card) == (100_00, 0)
