@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from services.giftcard.app import GiftcardApp
 from services.identity.app import IdentityApp
 from services.kit.ports import PORTS
 from services.points.app import PointsApp
@@ -31,6 +32,7 @@ def examples() -> str:
 def test_the_section_has_examples_of_every_service_it_names():
     script = examples()
     assert "IdentityService/RegisterMember" in script and "PointsService/CaptureHold" in script
+    assert "GiftcardService" in script and "WalletService" in script
 
 
 @pytest.mark.skipif(not BUF.exists(), reason="buf is installed by `npm ci` (make lint, CI)")
@@ -45,9 +47,15 @@ async def test_the_readme_examples_run_in_order(amqp):
             identity=identity,
             database_url=servers.database_url("points_readme"),
         ) as points,
+        harness.running(
+            GiftcardApp,
+            amqp,
+            identity=identity,
+            database_url=servers.database_url("giftcard_readme"),
+        ) as giftcard,
     ):
         script = examples()
-        for app in (identity, points):
+        for app in (identity, points, giftcard):
             name = app.settings.service_name
             script = script.replace(f"127.0.0.1:{PORTS[name].grpc}", f"127.0.0.1:{app.grpc_port}")
         s = identity.settings
@@ -80,3 +88,8 @@ async def test_the_readme_examples_run_in_order(amqp):
         assert '"nickname": "lei"' in answers  # GetMember as the member
         assert '"state": "HOLD_STATE_CAPTURED"' in answers  # the checkout's capture
         assert '"orderId": "order-1"' in answers  # GetOrder
+        assert '"balanceMinor": "10000"' in answers  # the gift card's balance by number and PIN
+        captured = await giftcard.pool.fetchval(
+            "SELECT balance_minor FROM cards WHERE state = 'active'"
+        )
+        assert captured == 70_00  # 30 CNY of the card's 100 spent at checkout
