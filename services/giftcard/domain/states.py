@@ -1,4 +1,4 @@
-"""The life of a card, of a batch and of a requisition: states, the moves between them, and a
+"""The life of a card and of a requisition (a batch's: domain/stock.py): states, the moves between them, and a
 precise reason for every move a state does not allow.
 
 Card (the procedure 定制 → 开户/充值 → 复核 → 领用 → 销售, then use and after-sale):
@@ -161,84 +161,6 @@ def card_refusal(state: CardState, op: CardOperation) -> Refusal | None:
 def card_transition(state: CardState, op: CardOperation) -> CardState | Refusal:
     """The state after `op`, or why it is refused."""
     return card_refusal(state, op) or CARD_TRANSITIONS[op][state]
-
-
-# --- batches ------------------------------------------------------------------------------
-class BatchState(StrEnum):
-    """requested → approved | rejected; approved → generated → exported → loaded → reviewed.
-
-    `generated` means the secrets are on their way to the printer: an export that never
-    confirms is recovered by voiding every card of the batch not yet exported and going back
-    to `approved`, to generate again. The values are the batches.state column's."""
-
-    REQUESTED = "requested"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    GENERATED = "generated"
-    EXPORTED = "exported"
-    LOADED = "loaded"  # every card loaded
-    REVIEWED = "reviewed"  # every card reviewed
-
-
-class BatchOperation(StrEnum):
-    APPROVE = "approve"  # once the approval policy has nothing missing
-    REJECT = "reject"
-    GENERATE = "generate"
-    CONFIRM_EXPORT = "confirm_export"
-    VOID_UNEXPORTED = "void_unexported"
-    LOAD = "load"
-    REVIEW = "review"
-
-
-_B, _BOp = BatchState, BatchOperation
-BATCH_TRANSITIONS: Mapping[BatchOperation, Mapping[BatchState, BatchState]] = {
-    _BOp.APPROVE: {_B.REQUESTED: _B.APPROVED},
-    _BOp.REJECT: {_B.REQUESTED: _B.REJECTED},
-    _BOp.GENERATE: {_B.APPROVED: _B.GENERATED},
-    _BOp.CONFIRM_EXPORT: {_B.GENERATED: _B.EXPORTED},
-    _BOp.VOID_UNEXPORTED: {_B.GENERATED: _B.APPROVED},
-    _BOp.LOAD: {_B.EXPORTED: _B.LOADED},
-    _BOp.REVIEW: {_B.LOADED: _B.REVIEWED},
-}
-_BATCH_STAGE = {
-    _B.REQUESTED: 0,
-    _B.APPROVED: 1,
-    _B.GENERATED: 2,
-    _B.EXPORTED: 3,
-    _B.LOADED: 4,
-    _B.REVIEWED: 5,
-}
-_BATCH_NOT_YET = {
-    0: "BATCH_NOT_APPROVED",
-    1: "BATCH_NOT_GENERATED",
-    2: "BATCH_NOT_EXPORTED",
-    3: "BATCH_NOT_LOADED",
-}
-_BATCH_STEPS = {
-    _BOp.APPROVE: (0, "BATCH_ALREADY_DECIDED"),
-    _BOp.REJECT: (0, "BATCH_ALREADY_DECIDED"),
-    _BOp.GENERATE: (1, "BATCH_ALREADY_GENERATED"),
-    _BOp.CONFIRM_EXPORT: (2, "BATCH_ALREADY_EXPORTED"),
-    _BOp.VOID_UNEXPORTED: (2, "BATCH_ALREADY_EXPORTED"),
-    _BOp.LOAD: (3, "BATCH_ALREADY_LOADED"),
-    _BOp.REVIEW: (4, "BATCH_ALREADY_REVIEWED"),
-}
-
-
-def batch_transition(state: BatchState, op: BatchOperation) -> BatchState | Refusal:
-    if state in BATCH_TRANSITIONS[op]:
-        return BATCH_TRANSITIONS[op][state]
-    if state is _B.REJECTED:
-        reason = "BATCH_REJECTED"
-    else:
-        start, ahead = _BATCH_STEPS[op]
-        stage = _BATCH_STAGE[state]
-        reason = _BATCH_NOT_YET[stage] if stage < start else ahead
-    return Refusal(
-        reason,
-        f"cannot {op.value.replace('_', ' ')} a batch that is {state.value}",
-        metadata={"state": state.value, "operation": op.value},
-    )
 
 
 # --- requisitions ------------------------------------------------------------------------

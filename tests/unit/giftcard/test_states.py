@@ -1,4 +1,4 @@
-"""Every move of a card, a batch and a requisition, allowed or refused with its reason.
+"""Every move of a card and a requisition (batches: domain/stock.py), allowed or refused with its reason.
 
 The tables below are the specification written out by hand: a cell is the state an operation
 leads to (">state") or the reason it is refused.
@@ -11,8 +11,6 @@ import pytest
 from services.giftcard.domain import states
 from services.giftcard.domain.refusals import Refusal
 from services.giftcard.domain.states import (
-    BatchOperation,
-    BatchState,
     CardOperation,
     CardState,
     RequisitionOperation,
@@ -120,48 +118,6 @@ def test_the_happy_path_of_the_procedure():
     for op in ("load", "review", "requisition", "sell", "hold", "freeze", "unfreeze"):
         state = states.card_transition(state, CardOperation(op))
     assert state is CardState.ACTIVE
-
-
-BATCH_COLUMNS = [
-    BatchState(s) for s in "requested approved rejected generated exported loaded reviewed".split()
-]
-BATCH_TABLE = {
-    "approve": ">approved ALREADY_DECIDED REJECTED ALREADY_DECIDED ALREADY_DECIDED ALREADY_DECIDED ALREADY_DECIDED",
-    "reject": ">rejected ALREADY_DECIDED REJECTED ALREADY_DECIDED ALREADY_DECIDED ALREADY_DECIDED ALREADY_DECIDED",
-    "generate": "NOT_APPROVED >generated REJECTED ALREADY_GENERATED ALREADY_GENERATED ALREADY_GENERATED ALREADY_GENERATED",
-    "confirm_export": "NOT_APPROVED NOT_GENERATED REJECTED >exported ALREADY_EXPORTED ALREADY_EXPORTED ALREADY_EXPORTED",
-    "void_unexported": "NOT_APPROVED NOT_GENERATED REJECTED >approved ALREADY_EXPORTED ALREADY_EXPORTED ALREADY_EXPORTED",
-    "load": "NOT_APPROVED NOT_GENERATED REJECTED NOT_EXPORTED >loaded ALREADY_LOADED ALREADY_LOADED",
-    "review": "NOT_APPROVED NOT_GENERATED REJECTED NOT_EXPORTED NOT_LOADED >reviewed ALREADY_REVIEWED",
-}
-BATCH_CASES = [
-    (BatchOperation(op), state, cell)
-    for op, row in BATCH_TABLE.items()
-    for state, cell in zip(BATCH_COLUMNS, row.split(), strict=True)
-]
-
-
-def test_the_batch_table_covers_everything():
-    assert {(op, s) for op, s, _ in BATCH_CASES} == {
-        (o, s) for o in BatchOperation for s in BatchState
-    }
-
-
-@pytest.mark.parametrize(("op", "state", "cell"), BATCH_CASES)
-def test_batch_moves(op, state, cell):
-    result = states.batch_transition(state, op)
-    if cell.startswith(">"):
-        assert result is BatchState(cell[1:])
-    else:
-        assert isinstance(result, Refusal) and result.reason == "BATCH_" + cell
-        assert result.metadata == {"state": state.value, "operation": op.value}
-
-
-def test_an_interrupted_export_goes_back_to_approved_to_generate_again():
-    state = states.batch_transition(BatchState.APPROVED, BatchOperation.GENERATE)
-    state = states.batch_transition(state, BatchOperation.VOID_UNEXPORTED)
-    assert state is BatchState.APPROVED
-    assert states.batch_transition(state, BatchOperation.GENERATE) is BatchState.GENERATED
 
 
 R, ROp = RequisitionState, RequisitionOperation
