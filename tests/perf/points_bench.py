@@ -196,6 +196,7 @@ async def start_replica(settings, index: int):
         "LOYALTY_EVENTS_EXCHANGE": settings.events_exchange,
         "LOYALTY_COMMERCE_EXCHANGE": settings.commerce_exchange,
         "LOYALTY_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
+        "LOYALTY_UNROUTED_EXCHANGE": settings.unrouted_exchange,
         "LOYALTY_QUEUE_PREFIX": settings.queue_prefix,
     }
     process = await asyncio.create_subprocess_exec(
@@ -297,7 +298,8 @@ class Bench:
 
     @staticmethod
     async def _stop_replica(process) -> None:
-        process.terminate()
+        if process.returncode is None:  # one that died on its own says why, not this
+            process.terminate()
         await process.wait()
 
     @staticmethod

@@ -8,12 +8,23 @@ import datetime as dt
 from ..domain.lockout import PinAttempts
 
 
-async def lock(conn, number_hash: bytes) -> PinAttempts:
-    await conn.execute(
-        "INSERT INTO pin_locks (number_hash) VALUES ($1) ON CONFLICT DO NOTHING", number_hash
-    )
+async def lock(conn, number_hash: bytes) -> PinAttempts | None:
+    """The number's failures on record, its row locked; None when there are none (most
+    checks: a good PIN then writes nothing)."""
     row = await conn.fetchrow(
         "SELECT failures, locked_until FROM pin_locks WHERE number_hash = $1 FOR UPDATE",
+        number_hash,
+    )
+    return PinAttempts(row["failures"], row["locked_until"]) if row else None
+
+
+async def lock_for_failure(conn, number_hash: bytes) -> PinAttempts:
+    """The number's row, made if need be and locked: concurrent failures on a number with
+    none on record count one after another (the upsert returns the row it locked)."""
+    row = await conn.fetchrow(
+        "INSERT INTO pin_locks AS p (number_hash) VALUES ($1)"
+        " ON CONFLICT (number_hash) DO UPDATE SET number_hash = p.number_hash"
+        " RETURNING failures, locked_until",
         number_hash,
     )
     return PinAttempts(row["failures"], row["locked_until"])

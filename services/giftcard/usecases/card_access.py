@@ -57,26 +57,26 @@ class CardAccess:
         digest = self.number_hash(card_number)
         async with self.deps.pool.acquire() as conn, conn.transaction():
             now = self.deps.now()
-            attempts = await pin_locks.lock(conn, digest)
-            locked = lockout.refusal_while_locked(attempts, now)
+            on_record = await pin_locks.lock(conn, digest)
+            locked = lockout.refusal_while_locked(on_record or lockout.PinAttempts(), now)
             if locked is not None:
                 raise errors.refused(locked)
             card = await card_store.by_number(conn, card_number)
             stored = card.pin if card is not None else None
-            if not _verified(self.deps.keyring, card_number, pin, stored):
-                await pin_locks.save(
-                    conn, digest, lockout.after_failure(attempts, now, self._policy()), now
-                )
-                failed = True
+            failed = not _verified(self.deps.keyring, card_number, pin, stored)
+            if failed:
+                attempts = on_record or await pin_locks.lock_for_failure(conn, digest)
+                after = lockout.after_failure(attempts, now, self._policy())
+                await pin_locks.save(conn, digest, after, now)
             else:
-                await pin_locks.save(conn, digest, lockout.after_success(), now)
+                if on_record is not None:  # a good PIN clears the failures on record
+                    await pin_locks.save(conn, digest, lockout.after_success(), now)
                 assert card is not None and stored is not None
                 if pins.needs_rehash(stored, self.deps.keyring):
                     current = self.deps.keyring.current
                     await card_store.rehash_pin(
                         conn, card.card_id, pins.hash_pin(pin, card_number, current)
                     )
-                failed = False
         if failed:
             await limiter.take(limit, message=_THROTTLED)
             raise errors.permission_denied(CREDENTIALS_INVALID, "no card with this number and PIN")

@@ -192,3 +192,21 @@ async def test_every_bad_checkout_input_gets_a_precise_error_and_changes_nothing
         grpc.StatusCode.NOT_FOUND,
     )
     assert await snapshot(giftcard_app.pool, *TABLES) == before
+
+
+async def test_right_pins_at_once_after_a_wrong_one_all_get_the_balance(wallet, cards, checkout):
+    """A good PIN clears the failures on record; several at once must not trip over it."""
+    for _ in range(15):
+        card = await cards.card(20_00)
+        wrong = pb.CardSecret(card_number=card.card_number, pin="9" * 20)
+        await fails(
+            wallet.CheckCardBalance(pb.CheckCardBalanceRequest(card=wrong), metadata=checkout),
+            grpc.StatusCode.PERMISSION_DENIED,
+        )
+        right = pb.CheckCardBalanceRequest(
+            card=pb.CardSecret(card_number=card.card_number, pin=card.pin)
+        )
+        answers = await asyncio.gather(
+            *(wallet.CheckCardBalance(right, metadata=checkout) for _ in range(8))
+        )
+        assert {a.card.balance_minor for a in answers} == {20_00}
