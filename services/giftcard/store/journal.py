@@ -59,21 +59,25 @@ async def post(
         business_day,
     )
     await journal.write_postings(conn, txn_id, postings, MEMBER_ACCOUNTS)
-    deltas: dict[tuple[str, str], int] = {}
+    # The kept balances the postings move: one UPDATE per row, every column of it at once.
+    rows: dict[tuple[str, str, str], dict[str, int]] = {}
     for p in postings:
         if p.account in KEPT:
-            deltas[(p.account, p.owner)] = deltas.get((p.account, p.owner), 0) + p.amount
-    for (account, owner), delta in deltas.items():
-        if delta:
-            table, key, column = KEPT[account]
-            status = await conn.execute(
-                f"UPDATE {table} SET {column} = {column} + $2, update_time = now()"
-                f" WHERE {key} = $1",
-                uuid.UUID(owner),
-                delta,
-            )
-            if status != "UPDATE 1":  # the journal would move a balance nobody keeps
-                raise RuntimeError(f"no {table} row {owner} for {account}")
+            table, key, column = KEPT[p.account]
+            columns = rows.setdefault((table, key, p.owner), {})
+            columns[column] = columns.get(column, 0) + p.amount
+    for (table, key, owner), columns in rows.items():
+        moved = {c: d for c, d in columns.items() if d}
+        if not moved:
+            continue
+        sets = ", ".join(f"{c} = {c} + ${i}" for i, c in enumerate(moved, start=2))
+        status = await conn.execute(
+            f"UPDATE {table} SET {sets}, update_time = now() WHERE {key} = $1",
+            uuid.UUID(owner),
+            *moved.values(),
+        )
+        if status != "UPDATE 1":  # the journal would move a balance nobody keeps
+            raise RuntimeError(f"no {table} row {owner} for {', '.join(moved)}")
     return txn_id
 
 

@@ -127,8 +127,11 @@ SELECT
 FROM parts
 """
 # A card was sold at an instant when it is past stock now and was activated before then (a
-# card never returns to stock once sold).
-_SOLD = "(c.state <> ALL($4::text[]) AND (c.activate_time IS NULL OR c.activate_time < $3))"
+# card never returns to stock once sold). Cancelled and voided cards left stock without a sale.
+_SOLD = (
+    "(c.state <> ALL($4::text[]) AND c.state NOT IN ('cancelled', 'voided')"
+    " AND (c.activate_time IS NULL OR c.activate_time < $3))"
+)
 
 
 async def liability_after(conn, day: dt.date, currency: str, instant: dt.datetime) -> Liability:

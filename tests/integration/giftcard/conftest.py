@@ -16,7 +16,7 @@ from tests.support import harness
 async def giftcard_app(identity_app, amqp):
     # Tests run the jobs themselves, with their own clock.
     async with harness.running(
-        GiftcardApp, amqp, identity=identity_app, schedule=False, pool_max=20
+        GiftcardApp, amqp, identity=identity_app, schedule=False, pool_max=12
     ) as app:
         yield app
 

@@ -116,7 +116,8 @@ async def test_a_frozen_card_spends_nothing_until_it_is_unfrozen(
     assert (frozen.balance_minor, frozen.held_minor) == (HUNDRED, 0)  # the hold went back
     (event,) = await tap.wait_for("loyalty.giftcard.card.frozen.v1", str(card.card_id))
     assert bus.data(event)["balanceMinor"] == str(HUNDRED)
-    released = await tap.wait_for("loyalty.giftcard.hold.released.v1")
+    order_id = placed.holds[0].order_id  # a hold's events are about its order
+    released = await tap.wait_for("loyalty.giftcard.hold.released.v1", order_id)
     assert any(bus.data(e)["holdId"] == hold_id for e in released)
 
     # What a frozen card may not do: spend, be frozen again, be refunded, be replaced as damaged.
