@@ -1,0 +1,2 @@
+"""Paid membership (PLUS): plans, the subscription lifecycle, refunds, benefits with quotas, and
+redemption codes."""
