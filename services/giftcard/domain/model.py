@@ -352,6 +352,7 @@ class Model:
         self._move(old, CardOperation.REPLACE)
         self._move(new, CardOperation.RECEIVE_REPLACEMENT)
         new.available, new.valid_until = old.available, old.valid_until
+        new.consumed = old.consumed  # a used card's value stays used on its replacement
         old.available, old.replaced_by = 0, new_id
 
     def cancel(self, card_id: str, reason: str = "defective") -> None:

@@ -160,12 +160,14 @@ async def close(
 async def receive_replacement(
     conn, new: uuid.UUID, old: Card, amount_minor: int, reason: str, now: dt.datetime
 ) -> None:
-    """A blank becomes the replacement of `old`: ACTIVE, with its product, expiry and binding
-    (the balance moves by the journal)."""
+    """A blank becomes the replacement of `old`: ACTIVE, with its product, expiry, binding and
+    consumption record (a used card's value stays used: no refund through its replacement);
+    the balance moves by the journal."""
     await conn.execute(
         "UPDATE cards SET state = 'active', replaces_card_id = $2, product_id = $3,"
         " face_value_minor = $4, expire_time = $5, member_id = $6, bind_time = $7,"
-        " activate_time = $8, state_reason = $9, update_time = $8 WHERE card_id = $1",
+        " activate_time = $8, state_reason = $9, update_time = $8, has_consumption = $10"
+        " WHERE card_id = $1",
         new,
         old.card_id,
         old.product_id,
@@ -175,6 +177,7 @@ async def receive_replacement(
         old.bind_time,
         now,
         reason,
+        old.has_consumption,
     )
 
 
