@@ -107,6 +107,7 @@ def _compose(services: list[str]) -> str:
         "    IDENTITY_DATA_KEY: ${IDENTITY_DATA_KEY:?generate with openssl rand -base64 32}\n"
         "    IDENTITY_LOOKUP_KEY: ${IDENTITY_LOOKUP_KEY:?generate with openssl rand -base64 32}\n"
         "    GIFTCARD_PIN_KEY: ${GIFTCARD_PIN_KEY:?generate with openssl rand -base64 32}\n"
+        "    SUBSCRIPTION_CODE_KEY: ${SUBSCRIPTION_CODE_KEY:?generate with openssl rand -base64 32}\n"
         "    # Development stand-ins: codes are written to a file in the container, not sent.\n"
         "    IDENTITY_CODE_SENDER: dev-file\n"
         "    IDENTITY_ASSERTION_VERIFIER: dev-plain\n"

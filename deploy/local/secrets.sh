@@ -19,7 +19,7 @@ if [ ! -s "$shared" ] && [ -s "$file" ]; then
 fi
 # Every key the services need, added once (a shared file made before a service existed gets
 # that service's key; keys already there are never replaced: data depends on them).
-for name in IDENTITY_DATA_KEY IDENTITY_LOOKUP_KEY GIFTCARD_PIN_KEY; do
+for name in IDENTITY_DATA_KEY IDENTITY_LOOKUP_KEY GIFTCARD_PIN_KEY SUBSCRIPTION_CODE_KEY; do
   if ! grep -q "^$name=" "$shared" 2>/dev/null; then
     echo "$name=$(key)" >> "$shared"
     echo "generated the development secret $name in $shared" >&2

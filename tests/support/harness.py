@@ -41,6 +41,7 @@ _SERVICE_SETTINGS: dict[str, dict] = {
         code_sender="dev-file",
     ),
     "giftcard": dict(pin_key="Z2lmdGNhcmQtdGVzdC1waW4ta2V5LTMyLWJ5dGVzLi4=", pin_key_id="t1"),
+    "subscription": dict(code_key="c3Vic2NyaXB0aW9uLXRlc3QtY29kZS1rZXktMzJieXQ=", code_key_id="t1"),
 }
 
 # A channel per running app, for as long as it runs: every test's stub reuses its connection.

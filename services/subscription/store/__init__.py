@@ -1,0 +1,1 @@
+"""All of subscription's SQL, by concern."""
