@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+
 import aio_pika
 import pytest
 
 from services.kit import logging as kit_logging
 from tests.support import logs, servers
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _no_task_outlives_the_run(request):
+    """Tasks still running once every fixture has stopped (a client or server some test left
+    behind) are cancelled and awaited here, named on stderr. One that does not end within
+    10 s would hang the event loop's close for ever (seen once, intermittently, at the very
+    end of a full run): its stack is printed and the run ends with its real outcome instead."""
+    yield
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    if not left:
+        return
+    for task in left:
+        print(f"task left running at the end of the run: {task!r}", file=sys.stderr)
+        task.cancel()
+    _, stuck = await asyncio.wait(left, timeout=10)
+    if stuck:
+        for task in stuck:
+            print(f"task that ignores cancellation: {task!r}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        failed = request.session.testsfailed
+        print(f"ending the run here: {failed} failed", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(1 if failed else 0)
 
 
 @pytest.fixture(scope="session", autouse=True)
