@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from services.kit import audit, db
 from services.kit.service import Command
 
-from .store.reconciliation import Report
+from .store.reports import Report
 from .usecases.reconciliation import EARLIEST_DAY
 
 if TYPE_CHECKING:

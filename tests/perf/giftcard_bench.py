@@ -39,7 +39,7 @@ from services.giftcard import deps as giftcard_deps
 from services.giftcard.app import GiftcardApp
 from services.giftcard.domain import cards as numbers
 from services.giftcard.domain import pins
-from services.giftcard.store import reconciliation
+from services.giftcard.store import stock_checks
 from services.identity.app import IdentityApp
 from services.kit import db, events, journal
 from tests.perf import points_bench
@@ -752,7 +752,7 @@ async def main() -> None:
                 )
             }
         results["ratios"] = ratios(results)
-        checks = {k: c.sql for k, c in reconciliation.CHECKS.items()}
+        checks = {k: c.sql for k, c in stock_checks.CHECKS.items()}
         discrepancies = await journal.snapshot(bench.pool, checks)
         results["reconciliation_discrepancies"] = {k: len(v) for k, v in discrepancies.items()}
     # A run of some phases only does not overwrite the figures of a full run.

@@ -39,7 +39,8 @@ from loyalty.type.v1 import money_pb2
 from services.giftcard import jobs
 from services.giftcard.domain import after_sale, liability, selling
 from services.giftcard.domain.holds import HoldState
-from services.giftcard.domain.model import Model, Refused, account_source, card_source
+from services.giftcard.domain.model import Model
+from services.giftcard.domain.model_records import Refused, account_source, card_source
 from services.giftcard.domain.selling import ReplacementCause
 from services.giftcard.domain.states import CardState
 from services.giftcard.domain.stored_value import BonusRule

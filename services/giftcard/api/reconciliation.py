@@ -15,7 +15,8 @@ from services.kit.errors import Violations
 from services.kit.timestamps import to_proto
 
 from ..domain.reconciliation import Liability
-from ..store.reconciliation import Report, StockRow
+from ..store.reports import Report
+from ..store.stock_checks import StockRow
 from ..usecases.reconciliation import EARLIEST_DAY
 from . import access, convert
 from .base import Part

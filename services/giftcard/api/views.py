@@ -10,7 +10,7 @@ from ..store import cards as card_store
 from ..store import holds as hold_store
 from ..store import orders as order_store
 from ..store.holds import Hold
-from ..usecases.holds import source_kind
+from ..usecases.hold_books import source_kind
 
 _STATES = {
     "held": res.HOLD_STATE_HELD,

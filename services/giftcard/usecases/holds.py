@@ -1,5 +1,5 @@
 """Checkout holds on cards and stored value: placed (all of an order's sources, or none),
-captured (the value is spent: redemptions), released or expired (the value is back).
+released or expired (the value is back); capturing them is usecases/hold_books.py.
 
 Journal: a card hold moves card_available → card_held, its capture card_held → redemptions,
 its release back to card_available. A stored-value hold takes principal first, then bonus
@@ -13,15 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from loyalty.giftcard.v1 import events_pb2 as ev
-from loyalty.giftcard.v1 import resources_pb2 as res
 from services.kit import errors
 from services.kit.postings import Entries
 from services.kit.timestamps import to_proto
 
-from ..deps import GiftcardDeps
 from ..domain import accounts as acc
 from ..domain import binding, products
 from ..domain import cards as numbers
@@ -31,13 +28,12 @@ from ..domain.refusals import FieldProblem, Refusal
 from ..domain.stored_value import Split, split_spend
 from ..store import cards as card_store
 from ..store import holds as store
-from ..store import journal
 from ..store import members as member_store
 from ..store.cards import Card
 from ..store.holds import Hold
+from .hold_books import HoldBooks, release_reason, source_kind
 
 CARD_SECRET, BOUND_CARD, STORED_VALUE = "card_secret", "bound_card", "stored_value"
-PRINCIPAL, BONUS = "principal", "bonus"  # owners of sv_redemptions
 
 
 @dataclass(frozen=True)
@@ -56,21 +52,7 @@ def fail(result: Refusal | FieldProblem) -> errors.AppError:
     return errors.refused(result)
 
 
-class Holds:
-    def __init__(self, deps: GiftcardDeps) -> None:
-        self.deps = deps
-
-    def business_day(self, now: dt.datetime) -> dt.date:
-        return now.astimezone(ZoneInfo(self.deps.settings.business_zone)).date()
-
-    async def _post(
-        self, conn, kind: str, entries: Entries, now: dt.datetime, **about
-    ) -> uuid.UUID:
-        return await journal.post(
-            conn, kind, entries.postings, business_day=self.business_day(now), **about
-        )
-
-    # --- placing --------------------------------------------------------------------------
+class Holds(HoldBooks):
     async def place(
         self,
         conn,
@@ -267,160 +249,6 @@ class Holds:
             placed_time=to_proto(hold.create_time),
         )
 
-    # --- capture ----------------------------------------------------------------------------
-    async def capture(self, conn, hold: Hold, *, on_time_only: bool, actor: str) -> uuid.UUID:
-        """Spend a HELD hold (locked by the caller): its value goes to the redemptions."""
-        now = self.deps.now()
-        state = rules.capture(hold.state, hold.expire_time, now, on_time_only=on_time_only)
-        if isinstance(state, Refusal):
-            raise errors.refused(state)
-        entries = Entries()
-        if hold.on_stored_value:
-            assert hold.member_id is not None
-            await member_store.lock_stored_value(conn, hold.member_id, hold.currency_code)
-            _sv_capture(
-                entries, hold.member_id, hold.amount_minor - hold.bonus_minor, hold.bonus_minor
-            )
-            txn = await self._post(
-                conn,
-                acc.HOLD_CAPTURE,
-                entries,
-                now,
-                member_id=hold.member_id,
-                reference=hold.order_id,
-                actor=actor,
-            )
-        else:
-            assert hold.card_id is not None
-            card = await card_store.lock(conn, hold.card_id)
-            assert card is not None
-            entries.move(
-                (acc.CARD_HELD, hold.card_id),
-                (acc.REDEMPTIONS, ""),
-                hold.amount_minor,
-                acc.HOLD_CAPTURE,
-            )
-            txn = await self._post(
-                conn,
-                acc.HOLD_CAPTURE,
-                entries,
-                now,
-                card_id=hold.card_id,
-                reference=hold.order_id,
-                actor=actor,
-            )
-            await card_store.mark_consumed(conn, hold.card_id)
-        await store.settle(conn, hold.hold_id, HoldState.CAPTURED, now)
-        await self._captured_event(conn, hold, txn, now)
-        return txn
-
-    async def capture_lapsed(self, conn, hold: Hold, actor: str) -> uuid.UUID | Refusal:
-        """An order paid with a hold that lapsed (released or expired): take the amount again
-        if the source still has it and may spend; else the refusal, for the order's record."""
-        now = self.deps.now()
-        if hold.on_stored_value:
-            assert hold.member_id is not None
-            account = await member_store.lock_stored_value(conn, hold.member_id, hold.currency_code)
-            split = split_spend(
-                Split(account.principal_minor, account.bonus_minor), hold.amount_minor
-            )
-            if not isinstance(split, Split):
-                return rules.lapsed_capture_refusal(
-                    account.principal_minor + account.bonus_minor, hold.amount_minor
-                ) or Refusal("HOLD_LAPSED_SHORT", "short")
-            entries = Entries()
-            _sv_spend_direct(entries, hold.member_id, split)
-            txn = await self._post(
-                conn,
-                acc.HOLD_CAPTURE,
-                entries,
-                now,
-                member_id=hold.member_id,
-                reference=hold.order_id,
-                actor=actor,
-            )
-            await store.set_lapsed_capture(conn, hold.hold_id, split.bonus, now)
-        else:
-            assert hold.card_id is not None
-            card = await card_store.lock(conn, hold.card_id)
-            assert card is not None
-            refusal = rules.card_hold_refusal(
-                card.state, card.expire_time, now, card.balance_minor, hold.amount_minor
-            )
-            if refusal is not None:
-                if isinstance(refusal, Refusal) and refusal.reason == "INSUFFICIENT_BALANCE":
-                    return (
-                        rules.lapsed_capture_refusal(card.balance_minor, hold.amount_minor)
-                        or refusal
-                    )
-                return (
-                    refusal
-                    if isinstance(refusal, Refusal)
-                    else Refusal(refusal.reason, refusal.description)
-                )
-            entries = Entries()
-            entries.move(
-                (acc.CARD_AVAILABLE, hold.card_id),
-                (acc.REDEMPTIONS, ""),
-                hold.amount_minor,
-                acc.HOLD_CAPTURE,
-            )
-            txn = await self._post(
-                conn,
-                acc.HOLD_CAPTURE,
-                entries,
-                now,
-                card_id=hold.card_id,
-                reference=hold.order_id,
-                actor=actor,
-            )
-            await card_store.mark_consumed(conn, hold.card_id)
-            await store.set_lapsed_capture(conn, hold.hold_id, 0, now)
-        await self._captured_event(conn, hold, txn, now)
-        return txn
-
-    async def _captured_event(self, conn, hold: Hold, txn: uuid.UUID, now: dt.datetime) -> None:
-        if hold.on_stored_value:
-            assert hold.member_id is not None
-            account = await member_store.stored_value(conn, hold.member_id)
-            assert account is not None
-            await self.deps.outbox.add(
-                conn,
-                hold.member_id,
-                ev.BalanceSpent(
-                    member_id=str(hold.member_id),
-                    hold_id=str(hold.hold_id),
-                    order_id=hold.order_id,
-                    currency_code=hold.currency_code,
-                    amount_minor=hold.amount_minor,
-                    bonus_minor=hold.bonus_minor,
-                    principal_balance_minor=account.principal_minor,
-                    bonus_balance_minor=account.bonus_minor,
-                    transaction_id=str(txn),
-                    spent_time=to_proto(now),
-                ),
-            )
-            return
-        assert hold.card_id is not None
-        card = await card_store.get(conn, hold.card_id)
-        assert card is not None
-        await self.deps.outbox.add(
-            conn,
-            hold.card_id,
-            ev.CardRedeemed(
-                card_id=str(card.card_id),
-                masked_card_number=numbers.mask(card.card_number),
-                hold_id=str(hold.hold_id),
-                order_id=hold.order_id,
-                member_id=str(hold.member_id or ""),
-                currency_code=hold.currency_code,
-                amount_minor=hold.amount_minor,
-                balance_minor=card.balance_minor,
-                transaction_id=str(txn),
-                redeemed_time=to_proto(now),
-            ),
-        )
-
     # --- release ----------------------------------------------------------------------------
     async def release(self, conn, hold: Hold, why: ReleaseReason, actor: str) -> bool:
         """Give a HELD hold's value back (the caller holds the hold's lock); False when the
@@ -527,48 +355,3 @@ def _replace(hold: Hold, **changes) -> Hold:
     from dataclasses import replace
 
     return replace(hold, **changes)
-
-
-def _sv_capture(entries: Entries, member_id: uuid.UUID, principal: int, bonus: int) -> None:
-    if principal:
-        entries.move(
-            (acc.SV_HELD_PRINCIPAL, member_id),
-            (acc.SV_REDEMPTIONS, PRINCIPAL),
-            principal,
-            acc.HOLD_CAPTURE,
-        )
-    if bonus:
-        entries.move(
-            (acc.SV_HELD_BONUS, member_id), (acc.SV_REDEMPTIONS, BONUS), bonus, acc.HOLD_CAPTURE
-        )
-
-
-def _sv_spend_direct(entries: Entries, member_id: uuid.UUID, split: Split) -> None:
-    if split.principal:
-        entries.move(
-            (acc.SV_PRINCIPAL, member_id),
-            (acc.SV_REDEMPTIONS, PRINCIPAL),
-            split.principal,
-            acc.HOLD_CAPTURE,
-        )
-    if split.bonus:
-        entries.move(
-            (acc.SV_BONUS, member_id), (acc.SV_REDEMPTIONS, BONUS), split.bonus, acc.HOLD_CAPTURE
-        )
-
-
-def source_kind(kind: str) -> res.HoldSourceKind.ValueType:
-    return res.HoldSourceKind.Value(f"HOLD_SOURCE_KIND_{kind.upper()}")
-
-
-_RELEASE_REASONS = {
-    ReleaseReason.REQUESTED: res.HOLD_RELEASE_REASON_REQUESTED,
-    ReleaseReason.TIMED_OUT: res.HOLD_RELEASE_REASON_EXPIRED,
-}
-
-
-def release_reason(why: ReleaseReason) -> res.HoldReleaseReason.ValueType:
-    name = f"HOLD_RELEASE_REASON_{why.name}"
-    if name in res.HoldReleaseReason.keys():
-        return res.HoldReleaseReason.Value(name)
-    return _RELEASE_REASONS.get(why, res.HOLD_RELEASE_REASON_UNSPECIFIED)

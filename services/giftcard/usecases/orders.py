@@ -34,7 +34,8 @@ from ..store import journal
 from ..store import members as member_store
 from ..store import orders as store
 from ..store.holds import Hold
-from .holds import BONUS, PRINCIPAL, Holds, source_kind
+from .hold_books import BONUS, PRINCIPAL, source_kind
+from .holds import Holds
 
 SYSTEM = "system:order-events"
 # Replacement chains are short (a card replaced, its replacement replaced…): a bound on

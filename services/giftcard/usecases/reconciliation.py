@@ -28,7 +28,10 @@ import asyncpg
 from ..deps import GiftcardDeps
 from ..domain import reconciliation as rules
 from ..store import reconciliation as store
-from ..store.reconciliation import Report, StockRow
+from ..store import reports
+from ..store import stock_checks as checks
+from ..store.reports import Report
+from ..store.stock_checks import StockRow
 
 SYSTEM = "system"
 # At most this many findings of one check are listed (then one saying how many more).
@@ -67,12 +70,12 @@ class Reconciliation:
     ) -> tuple[list[StockRow], dt.datetime]:
         async with self.deps.pool.acquire() as conn:
             now = self.deps.now()
-            return await store.stock(conn, currency, product_id), now
+            return await checks.stock(conn, currency, product_id), now
 
     # --- reports ------------------------------------------------------------------------------
     async def get(self, day: dt.date, currency: str, revision: int | None) -> Report | None:
         async with self.deps.pool.acquire() as conn:
-            return await store.get(conn, day, currency, revision)
+            return await reports.get(conn, day, currency, revision)
 
     async def reports(
         self,
@@ -85,7 +88,7 @@ class Reconciliation:
         limit: int,
     ) -> list[Report]:
         async with self.deps.pool.acquire() as conn:
-            return await store.latest_per_day(
+            return await reports.latest_per_day(
                 conn,
                 currency,
                 start=start,
@@ -100,11 +103,11 @@ class Reconciliation:
     ) -> Report:
         """Reconcile `day` now and store the report as its next revision, in the caller's
         transaction (`conn`); the figures are read in a snapshot of their own."""
-        await store.lock_day(conn, day, currency)
+        await reports.lock_day(conn, day, currency)
         now = self.deps.now()
         report = await self.compute(day, currency, now, run_by)
-        revision = await store.next_revision(conn, day, currency)
-        return await store.insert(conn, _with_revision(report, revision))
+        revision = await reports.next_revision(conn, day, currency)
+        return await reports.insert(conn, _with_revision(report, revision))
 
     async def compute(self, day: dt.date, currency: str, now: dt.datetime, run_by: str) -> Report:
         """The report of `day` as the books stand (revision 0: not stored)."""
@@ -122,16 +125,18 @@ class Reconciliation:
             activated = await store.activated(conn, currency, start, end)
             flows = rules.day_flows(postings, split, activated)
             closing = await store.liability_after(conn, day, currency, end)
-            stock = await store.stock(conn, currency)
+            stock = await checks.stock(conn, currency)
             findings = [
                 *rules.liability_findings(flows, opening, closing),
                 *flows.findings,
-                *await store.journal_findings(conn, MAX_LISTED),
+                *await checks.journal_findings(conn, MAX_LISTED),
                 *rules.valueless_findings(
-                    await store.valueless_with_value(conn, currency, MAX_LISTED)
+                    await checks.valueless_with_value(conn, currency, MAX_LISTED)
                 ),
-                *await store.order_problems(conn, currency, default, start, period_end, MAX_LISTED),
-                *await store.disputed_sales(conn, currency, start, period_end, MAX_LISTED),
+                *await checks.order_problems(
+                    conn, currency, default, start, period_end, MAX_LISTED
+                ),
+                *await checks.disputed_sales(conn, currency, start, period_end, MAX_LISTED),
             ]
         return Report(
             business_day=day,
@@ -156,7 +161,7 @@ class Reconciliation:
     ) -> tuple[rules.Liability, str]:
         """The previous day's closing when its latest report covered the whole day and
         balanced; else the journal up to the day."""
-        previous = await store.get(conn, day - dt.timedelta(days=1), currency)
+        previous = await reports.get(conn, day - dt.timedelta(days=1), currency)
         if previous is not None and previous.complete and previous.balanced:
             return previous.closing, f"{previous.business_day}#{previous.revision}"
         return await store.liability_before(conn, day, currency, start), "journal"
@@ -176,11 +181,11 @@ class Reconciliation:
         written = []
         for currency in currencies:
             async with self.deps.pool.acquire() as conn, conn.transaction():
-                await store.lock_day(conn, day, currency)
-                if await store.exists(conn, day, currency):
+                await reports.lock_day(conn, day, currency)
+                if await reports.exists(conn, day, currency):
                     continue
                 report = await self.compute(day, currency, now, SYSTEM)
-                written.append(await store.insert(conn, _with_revision(report, 1)))
+                written.append(await reports.insert(conn, _with_revision(report, 1)))
         return written
 
     async def currencies(self) -> list[str]:

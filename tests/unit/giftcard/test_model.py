@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from services.giftcard.domain import holds, liability, stored_value
-from services.giftcard.domain.model import Model, Refused, account_source, card_source
+from services.giftcard.domain.model import Model
+from services.giftcard.domain.model_records import Refused, account_source, card_source
 from services.giftcard.domain.states import CardState
 from services.giftcard.domain.stored_value import BonusRule, Split, TopUp
 
