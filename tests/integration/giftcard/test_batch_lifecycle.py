@@ -24,7 +24,6 @@ each line and the liability by part equal to what the test computed from the sto
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -751,7 +750,6 @@ async def after_sale(s: Story, cards: dict[str, str], stock_card: str, tap) -> N
 async def test_the_life_of_a_batch_of_1000_cards(
     giftcard, wallet, giftcard_app, staff, checkout, mint, clock, publish, consumed, tap
 ):
-    started = time.monotonic()
     s = Story(giftcard, wallet, clock, staff, checkout, publish, consumed)
     book = s.book
     batch, blanks_batch, product_id, blanks = await produce(s, tap)
@@ -914,7 +912,6 @@ async def test_the_life_of_a_batch_of_1000_cards(
         if found[day][key] != wanted[day][key]
     ]
     assert found == wanted, "\n".join(differing)
-    assert time.monotonic() - started < 60, f"the story took {time.monotonic() - started:.1f} s"
 
 
 def lines(report: res.ReconciliationReport) -> dict[str, tuple[int, int, int]]:
