@@ -7,9 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..deps import SubscriptionDeps
+from .benefits import Benefits
+from .changes import PlanChanges
+from .choices import Choices
+from .codes import Codes
 from .members import Members
+from .perks import Perks
 from .plans import Plans
 from .purchases import Purchases
+from .refunds import Refunds
+from .renewals import Renewals
 from .subscriptions import Subscriptions
 
 
@@ -20,6 +27,13 @@ class SubscriptionUseCases:
     purchases: Purchases
     subscriptions: Subscriptions
     members: Members
+    renewals: Renewals
+    changes: PlanChanges
+    choices: Choices
+    refunds: Refunds
+    benefits: Benefits
+    perks: Perks
+    codes: Codes
 
     @classmethod
     def build(cls, deps: SubscriptionDeps) -> SubscriptionUseCases:
@@ -29,4 +43,11 @@ class SubscriptionUseCases:
             purchases=Purchases(deps),
             subscriptions=Subscriptions(deps),
             members=Members(deps),
+            renewals=Renewals(deps),
+            changes=PlanChanges(deps),
+            choices=Choices(deps),
+            refunds=Refunds(deps),
+            benefits=Benefits(deps),
+            perks=Perks(deps),
+            codes=Codes(deps),
         )
