@@ -30,7 +30,7 @@ from ..store import plans as plan_store
 from ..store import subscriptions as sub_store
 from ..store.orders import Order
 from ..store.parked import ParkedPayment, park
-from . import records
+from . import announce, records
 from .records import Held
 
 PURPOSE = "subscription"
@@ -278,46 +278,8 @@ class Purchases:
         order = await order_store.settle(conn, order.order_id, "paid", now, payment_id=payment_id)
         fresh = await records.get(conn, held.subscription_id)
         assert fresh is not None
-        await self._announce(conn, held, fresh, order)
+        await announce.term_started(self.deps, conn, fresh, first=first, order_id=order.order_id)
         return Paid(order, fresh)
-
-    async def _announce(self, conn, before: Held, after: Held, order: Order) -> None:
-        term = after.sub.terms[-1]
-        plan = after.plan(term.plan)
-        if before.sub.state is State.PENDING_PAYMENT:
-            await self.deps.outbox.add(
-                conn,
-                after.subscription_id,
-                ev.SubscriptionActivated(
-                    subscription_id=str(after.subscription_id),
-                    member_id=str(order.member_id),
-                    plan_id=plan.plan_id,
-                    period_start=to_proto(term.start),
-                    period_end=to_proto(term.end),
-                    points_multiplier=plan.points_multiplier,
-                    plan_version=plan.version,
-                    source=res.TERM_SOURCE_PURCHASE,
-                    order_id=str(order.order_id),
-                    auto_renew=after.sub.auto_renew,
-                    member_discount_bps=plan.member_discount_bps,
-                ),
-            )
-        else:
-            await self.deps.outbox.add(
-                conn,
-                after.subscription_id,
-                ev.SubscriptionRenewed(
-                    subscription_id=str(after.subscription_id),
-                    member_id=str(order.member_id),
-                    plan_id=plan.plan_id,
-                    period_start=to_proto(term.start),
-                    period_end=to_proto(term.end),
-                    points_multiplier=plan.points_multiplier,
-                    plan_version=plan.version,
-                    source=res.TERM_SOURCE_PURCHASE,
-                    order_id=str(order.order_id),
-                ),
-            )
 
     async def park(
         self,

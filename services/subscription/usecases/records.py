@@ -85,9 +85,13 @@ async def live(conn, member_id: uuid.UUID, *, lock: bool = False) -> Held | None
 
 
 def new_row(
-    subscription_id: uuid.UUID, member_id: uuid.UUID, order_id: uuid.UUID, sub: Subscription
+    subscription_id: uuid.UUID,
+    member_id: uuid.UUID,
+    order_id: uuid.UUID | None,
+    sub: Subscription,
 ) -> SubscriptionRow:
-    """The row of a subscription created by its first order (no term yet)."""
+    """The row of a new subscription, without its terms (`changed_row` adds them): one
+    created by its first order (`order_id`), or started free (None)."""
     return SubscriptionRow(
         subscription_id=subscription_id,
         member_id=member_id,
