@@ -26,6 +26,8 @@ _SUBSCRIPTION_CHANGES = {
     subscription.SubscriptionRenewed: "renewed",
     subscription.SubscriptionRenewalFailed: "renewal_failed",
     subscription.SubscriptionCancelled: "cancelled",
+    subscription.SubscriptionResumed: "resumed",
+    subscription.SubscriptionPlanChanged: "plan_changed",
     subscription.SubscriptionExpired: "expired",
     subscription.SubscriptionRefunded: "refunded",
 }

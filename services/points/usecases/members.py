@@ -76,6 +76,8 @@ class Members:
             subscription_id=subscription_id,
             member_id=member_id,
             state=state,
-            multiplier=multiplier,
+            multiplier=subscription_domain.multiplier_after(
+                current.state if current else None, change, multiplier
+            ),
             period_end=period_end,
         )

@@ -243,6 +243,56 @@ async def test_subscription_multiplier_follows_subscription_events(
     ]
 
 
+async def test_multiplier_changes_with_plan_changed_not_with_a_stacked_term(
+    points, points_app, new_member, balance, publish, consumed
+):
+    """A term of another plan stacked on a live subscription (subscription.renewed) begins
+    later: the multiplier in effect changes only when subscription.plan_changed says it took
+    effect; cancel then resume keeps it."""
+    member = await new_member()
+    sub_id = uid()
+    events = [
+        (
+            "activated.v1",
+            subscription.SubscriptionActivated(
+                subscription_id=sub_id, member_id=member, plan_id="trial", points_multiplier=2
+            ),
+        ),
+        (
+            "renewed.v1",
+            subscription.SubscriptionRenewed(
+                subscription_id=sub_id, member_id=member, plan_id="plus", points_multiplier=10
+            ),
+        ),
+        (
+            "cancelled.v1",
+            subscription.SubscriptionCancelled(subscription_id=sub_id, member_id=member),
+        ),
+        ("resumed.v1", subscription.SubscriptionResumed(subscription_id=sub_id, member_id=member)),
+    ]
+    for i, (kind, message) in enumerate(events):
+        await publish(SUB + kind, sub_id, message)
+        await consumed(SUB + kind)
+        await publish(PAID, f"o-s{i}", paid(f"o-s{i}", member, 1_000))
+        await consumed(PAID, i + 1)
+    assert (await balance(member)).pending == 4 * 20  # 10 yuan × 2 on each
+    state = await points_app.pool.fetchval(
+        "SELECT state FROM subscriptions WHERE subscription_id = $1", sub_id
+    )
+    assert state == "active"  # resumed undid cancelled
+    await publish(
+        SUB + "plan_changed.v1",
+        sub_id,
+        subscription.SubscriptionPlanChanged(
+            subscription_id=sub_id, member_id=member, plan_id="plus", points_multiplier=10
+        ),
+    )
+    await consumed(SUB + "plan_changed.v1")
+    await publish(PAID, "o-s9", paid("o-s9", member, 1_000))
+    await consumed(PAID, 5)
+    assert (await balance(member)).pending == 4 * 20 + 100
+
+
 async def test_registration_pays_sign_up_bonus_and_referral_on_first_completed_order(
     points, points_app, balance, publish, consumed
 ):

@@ -104,10 +104,25 @@ def test_merchant_grant_rules_must_be_merchant_funded():
         (None, "expired", sub.EXPIRED),
         (sub.ACTIVE, "activated", None),
         (sub.ACTIVE, "benefit_claimed", None),
+        (sub.ACTIVE, "renewed", sub.ACTIVE),
+        (sub.CANCELLED, "resumed", sub.ACTIVE),
+        (sub.ACTIVE, "resumed", None),
+        (sub.GRACE, "resumed", None),
+        (sub.GRACE, "plan_changed", sub.GRACE),
+        (sub.CANCELLED, "plan_changed", sub.CANCELLED),
+        (None, "plan_changed", sub.ACTIVE),
+        (sub.EXPIRED, "plan_changed", None),
     ],
 )
 def test_subscription_state_tolerates_any_order(current, event, after):
     assert sub.state_after(current, event) == after
+
+
+def test_renewed_keeps_a_known_multiplier_and_plan_changed_sets_it():
+    assert sub.multiplier_after(sub.ACTIVE, "renewed", 5) == 0
+    assert sub.multiplier_after(None, "renewed", 5) == 5
+    assert sub.multiplier_after(sub.ACTIVE, "plan_changed", 5) == 5
+    assert sub.multiplier_after(sub.GRACE, "activated", 7) == 7
 
 
 def test_multiplier_is_the_best_multiplying_subscription():
