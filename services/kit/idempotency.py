@@ -51,6 +51,8 @@ SECRET_FIELDS = frozenset(
         "assertion",
         "provider_assertion",
         "pin",
+        "code",  # a redemption code
+        "codes",  # partner codes uploaded to a perk pool
     }
 )
 

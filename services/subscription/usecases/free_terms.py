@@ -66,13 +66,13 @@ async def start(
         sub = subs.start_free(str(member_id), plan.rules, channel, now, zone)
         row = records.changed_row(records.new_row(ids.new_id(), member_id, None, sub), sub, now)
         first = True
-    with db.duplicates({"subscriptions_one_live": _LiveTaken}):
-        try:
+    try:
+        with db.duplicates({"subscriptions_one_live": _LiveTaken}):
             await sub_store.save(conn, row)
-        except _LiveTaken:
-            raise errors.failed_precondition(
-                "SUBSCRIPTION_ALREADY_ACTIVE", "another subscription was just started"
-            ) from None
+    except _LiveTaken:
+        raise errors.failed_precondition(
+            "SUBSCRIPTION_ALREADY_ACTIVE", "another subscription was just started"
+        ) from None
     held = await records.get(conn, row.subscription_id)
     assert held is not None
     await announce.term_started(deps, conn, held, first=first, code_batch_id=code_batch_id)

@@ -55,3 +55,19 @@ def test_secrets_at_any_depth_stay_out():
     assert idempotency.fingerprint("Pay", one) == idempotency.fingerprint("Pay", two)
     assert idempotency.fingerprint("Pay", one) != idempotency.fingerprint("Pay", other_card)
     assert one.sources[0].pin == "11111111111111111111"  # the request itself is untouched
+
+
+def test_redemption_and_partner_codes_stay_out():
+    from loyalty.subscription.v1 import subscription_admin_service_pb2 as admin_pb
+    from loyalty.subscription.v1 import subscription_service_pb2 as sub_pb
+
+    def redeem(code: str) -> bytes:
+        request = sub_pb.RedeemCodeRequest(request_id="r", member_id="m", code=code)
+        return idempotency.fingerprint("RedeemCode", request)
+
+    def upload(codes: list[str]) -> bytes:
+        request = admin_pb.UploadPerkCodesRequest(request_id="r", codes=codes)
+        return idempotency.fingerprint("UploadPerkCodes", request)
+
+    assert redeem("ABCD-EFGH-JKMN-PQRS") == redeem("0000-0000-0000-0000")
+    assert upload(["V1", "V2"]) == upload(["X9"])
