@@ -91,6 +91,10 @@ async def test_a_code_activates_at_once_and_another_stacks_a_term(
     assert stacked.subscription.subscription_id == sub.subscription_id
     assert stacked.subscription.period_end.ToDatetime(dt.UTC) == START.replace(year=2028)
     assert [t.code_batch_id for t in stacked.subscription.terms] == [batch.code_batch_id] * 2
+    shown = await subscription.GetMemberSubscription(
+        pb.GetMemberSubscriptionRequest(member_id=member), metadata=own
+    )
+    assert shown.subscription == stacked.subscription  # with the code batch of each term
     (renewed,) = await tap.wait_for(RENEWED, sub.subscription_id)
     assert renewed.data["source"] == "TERM_SOURCE_REDEMPTION_CODE"
     assert renewed.data["codeBatchId"] == batch.code_batch_id
