@@ -6,7 +6,13 @@ import sys
 
 from services.kit import logging
 
-BENCHES = ["tests.perf.identity_bench", "tests.perf.points_bench", "tests.perf.giftcard_bench"]
+BENCHES = [
+    "tests.perf.identity_bench",
+    "tests.perf.points_bench",
+    "tests.perf.giftcard_bench",
+    "tests.perf.subscription_claims_bench",
+    "tests.perf.subscription_renewal_bench",
+]
 
 if __name__ == "__main__":
     logging.configure("bench", "WARNING")

@@ -46,9 +46,6 @@ def _benefit(v: Violations, at: str, b: res.Benefit, currency: str | None) -> Be
             v.text(f"{at}.{field}", value, maximum=maximum)
         else:
             v.check(not value, f"{at}.{field}", f"only for a {name.upper()} benefit")
-    if kind == "partner_perk" and not v.names(f"{at}.perk_pool_id"):
-        # No perk pool exists yet (they come with UploadPerkCodes).
-        v.add(f"{at}.perk_pool_id", "PERK_POOL_NOT_FOUND: no such perk pool")
     return BenefitRow(
         benefit_id=b.benefit_id[: MAX_PLAN_ID + 1],
         kind=kind or "coupon_pack",
@@ -122,6 +119,22 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
 class PlanAdminApi(Part):
     """The writing side, on SubscriptionAdminService."""
 
+    async def _perk_pools(self, v: Violations, given: res.Plan) -> None:
+        """PERK_POOL_NOT_FOUND for each partner perk naming no perk pool."""
+        named = {
+            f"plan.benefits[{i}].perk_pool_id": b.perk_pool_id
+            for i, b in enumerate(given.benefits)
+            if BENEFIT_KINDS.get(b.kind) == "partner_perk"
+            and not v.names(f"plan.benefits[{i}].perk_pool_id")
+        }
+        if not named:
+            return
+        async with self.pool.acquire() as conn:
+            missing = await self.uc.perks.missing(conn, list(named.values()))
+        for path, pool_id in named.items():
+            if pool_id in missing:
+                v.add(path, "PERK_POOL_NOT_FOUND: no such perk pool")
+
     async def CreatePlan(
         self, request: admin.CreatePlanRequest, context: grpc.aio.ServicerContext
     ) -> admin.CreatePlanResponse:
@@ -135,6 +148,7 @@ class PlanAdminApi(Part):
         v.check(kind is not None, "plan.kind", "MONTHLY, QUARTERLY, YEARLY or TRIAL")
         _trial_days(v, kind, given.trial_days)
         benefits = _benefits(v, given, given.price.currency_code)
+        await self._perk_pools(v, given)
         row: PlanRow | None = None
         if kind is not None:
             row = PlanRow(
@@ -204,6 +218,8 @@ class PlanAdminApi(Part):
                 changes[path] = given.points_multiplier or rules.DEFAULT_MULTIPLIER
             else:
                 changes[path] = getattr(given, path)
+        if "benefits" in changes:
+            await self._perk_pools(v, given)
         v.raise_if_any()
         benefit_currencies = frozenset(
             b.value.currency_code[:8] for b in given.benefits if b.value.currency_code

@@ -178,8 +178,23 @@ def inventory_warning(
     `after` codes: only when it drops into a worse level (once per crossing, not once per
     claim); an upload that lifts it resets the warning."""
     old, new = inventory_level(before, threshold), inventory_level(after, threshold)
+    return new if _worse(new, old) else None
+
+
+def level_warning(
+    remembered: InventoryLevel, left: int, threshold: int = DEFAULT_LOW_INVENTORY
+) -> InventoryLevel | None:
+    """The level to warn operators of once a pool has `left` codes, `remembered` being its
+    level after its previous change (the store keeps `inventory_level` after every change).
+    The same rule as `inventory_warning`, for changes that are not one count to another, such
+    as codes lapsing unclaimed or a threshold raised."""
+    new = inventory_level(left, threshold)
+    return new if _worse(new, remembered) else None
+
+
+def _worse(a: InventoryLevel, b: InventoryLevel) -> bool:
     order = list(InventoryLevel)
-    return new if order.index(new) > order.index(old) else None
+    return order.index(a) > order.index(b)
 
 
 # --- what storefronts read ---------------------------------------------------------------------

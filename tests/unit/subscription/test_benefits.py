@@ -191,6 +191,17 @@ def test_operators_are_warned_once_per_crossing():
     assert benefits.inventory_warning(6, 5, threshold=5) is InventoryLevel.LOW
 
 
+def test_a_level_worse_than_the_one_remembered_is_warned_of():
+    ok, low, empty = InventoryLevel.OK, InventoryLevel.LOW, InventoryLevel.EMPTY
+    assert benefits.level_warning(ok, 21) is None
+    assert benefits.level_warning(ok, 20) is InventoryLevel.LOW
+    assert benefits.level_warning(low, 3) is None  # told already
+    assert benefits.level_warning(low, 0) is InventoryLevel.EMPTY
+    assert benefits.level_warning(empty, 0) is None
+    assert benefits.level_warning(empty, 10) is None  # an upload lifting it warns of nothing
+    assert benefits.level_warning(ok, 50, threshold=100) is InventoryLevel.LOW  # raised
+
+
 # --- storefronts ---------------------------------------------------------------------------------------
 def test_member_terms_while_entitled_and_after():
     sub = bought()
