@@ -19,8 +19,16 @@ class SubscriptionSettings(ServiceSettings, service="subscription"):
     # was used.
     grace_days: int = 3
     cooling_off_days: int = 7
-    # The renewal job requests the charge this long before the period end.
+    # The renewal job requests the charge this long before the period end, and again this
+    # often while unpaid, at most this many times for one period end (only until grace ends).
     renewal_lead_seconds: int = 24 * 3600
+    renewal_retry_seconds: int = 24 * 3600
+    renewal_max_attempts: int = 3
+    # How often the renewal job and the clock job (grace, expiry, lapsed orders) run, and how
+    # many subscriptions or orders one of their transactions takes.
+    renewal_interval_seconds: float = 60
+    clock_interval_seconds: float = 60
+    job_batch: int = 500
     # An order lapses unless paid within this window.
     payment_window_seconds: int = 24 * 3600
     # Stacked terms reach at most this far ahead of now.

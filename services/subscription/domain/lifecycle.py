@@ -147,10 +147,17 @@ class MemberAction(StrEnum):
 
 
 # A frozen member keeps what they have but may not take more, nor be charged: a freeze is
-# identity's "stop this account" and money must not move because of it. Turning auto-renew off
-# or on, and a refund (an operator's decision), stay possible.
+# identity's "stop this account" and money must not move because of it. Turning auto-renew on
+# again (resume) is refused too, since it asks for a charge (the contract's MEMBER_FROZEN on
+# ResumeSubscription); turning it off, and a refund (an operator's decision), stay possible.
 _FROZEN_BLOCKS = frozenset(
-    {MemberAction.BUY, MemberAction.REDEEM, MemberAction.CLAIM, MemberAction.RENEW}
+    {
+        MemberAction.BUY,
+        MemberAction.REDEEM,
+        MemberAction.CLAIM,
+        MemberAction.RENEW,
+        MemberAction.RESUME,
+    }
 )
 
 

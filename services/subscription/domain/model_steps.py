@@ -225,6 +225,9 @@ class ModelSteps(ModelState):
         self._auto_renew(member_id, Operation.CANCEL, False)
 
     def resume(self, member_id: str) -> None:
+        """Refused to a frozen member: it asks for a charge."""
+        self._sub_of(member_id)
+        _check(member_refusal(self.member(member_id).status, MemberAction.RESUME))
         self._auto_renew(member_id, Operation.RESUME, True)
 
     def _plan_now(self, sub: Sub) -> Plan:

@@ -8,11 +8,25 @@ import uuid
 import asyncpg
 
 
-async def status(conn: asyncpg.Connection, member_id: uuid.UUID) -> str:
-    """active | frozen | closed (a member the service has heard nothing of is active)."""
-    return (
-        await conn.fetchval("SELECT status FROM members WHERE member_id = $1", member_id)
-        or "active"
+async def status(conn: asyncpg.Connection, member_id: uuid.UUID, *, lock: bool = False) -> str:
+    """active | frozen | closed (a member the service has heard nothing of is active).
+
+    With `lock`, the status holds until the caller's transaction ends: identity's event that
+    freezes or closes the member waits for it, then sees (and closes) what the caller started;
+    without it a trial could start for a member being closed at the same instant. A member
+    heard nothing of gets its row first, so there is a row to lock."""
+    if not lock:
+        return (
+            await conn.fetchval("SELECT status FROM members WHERE member_id = $1", member_id)
+            or "active"
+        )
+    await conn.execute(
+        "INSERT INTO members (member_id, status, update_time) VALUES ($1, 'active', now())"
+        " ON CONFLICT (member_id) DO NOTHING",
+        member_id,
+    )
+    return await conn.fetchval(
+        "SELECT status FROM members WHERE member_id = $1 FOR SHARE", member_id
     )
 
 

@@ -36,3 +36,32 @@ async def park(conn: asyncpg.Connection, p: ParkedPayment) -> None:
         p.description,
         p.park_time,
     )
+
+
+_COLUMNS = """event_id, payment_id, order_id, member_id, amount_minor, currency_code, reason,
+    description, park_time"""
+
+
+async def listed(
+    conn,
+    *,
+    reason: str | None,
+    order_id: str | None,
+    before: tuple[dt.datetime, str] | None,
+    limit: int,
+) -> list[ParkedPayment]:
+    """Newest first, after the cursor `before` (park_time, event_id of the previous page's
+    last)."""
+    park_time, event_id = before if before is not None else (None, None)
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM parked_payments"
+        " WHERE ($1::text IS NULL OR reason = $1) AND ($2::text IS NULL OR order_id = $2)"
+        "   AND ($3::timestamptz IS NULL OR (park_time, event_id) < ($3, $4::text))"
+        " ORDER BY park_time DESC, event_id DESC LIMIT $5",
+        reason,
+        order_id,
+        park_time,
+        event_id,
+        limit,
+    )
+    return [ParkedPayment(**dict(r)) for r in records]

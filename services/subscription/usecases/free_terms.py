@@ -21,6 +21,7 @@ from ..store import subscriptions as sub_store
 from ..store.plans import PlanRow
 from . import announce, records
 from .records import Held
+from .renewals import Renewals
 
 
 class _LiveTaken(db.Duplicate):
@@ -40,7 +41,7 @@ async def start(
     caller's transaction; a refusal raises FAILED_PRECONDITION with the domain's reason."""
     now = deps.now()
     zone = deps.settings.business_zone
-    status = MemberStatus(await members.status(conn, member_id))
+    status = MemberStatus(await members.status(conn, member_id, lock=True))
     current = await records.live(conn, member_id, lock=True)
     decided = subs.acquisition(
         status,
@@ -60,7 +61,10 @@ async def start(
         problem = stacking_refusal(after.period_end, now, limit)
         if problem:
             raise errors.refused(problem)
-        row = records.changed_row(current.row, after, now, pending_order=current.row.order_id)
+        # The renewal charge asked for the old period end no longer renews anything.
+        withdrawn = await Renewals(deps).withdraw(conn, current, now)
+        pending = None if withdrawn else current.row.order_id
+        row = records.changed_row(current.row, after, now, pending_order=pending)
         first = False
     else:
         sub = subs.start_free(str(member_id), plan.rules, channel, now, zone)

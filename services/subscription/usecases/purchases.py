@@ -1,6 +1,8 @@
 """Buying a period of a paid plan: a pending order (and, without a live subscription, a
 subscription PENDING_PAYMENT), its charge requested from the payment provider; the payment
 (an event or a confirming call) activates the subscription, or stacks a term on the live one.
+Every order's payment comes here: a renewal's renews (renewals.py), a plan change's changes
+the plan (changes.py). An order left unpaid is cancelled by its member or lapses.
 
 A payment that cannot be applied is parked with its reason (the event's case) or refused (the
 call's); the same payment confirmed twice is applied once."""
@@ -12,12 +14,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from loyalty.subscription.v1 import events_pb2 as ev
-from loyalty.subscription.v1 import resources_pb2 as res
-from loyalty.type.v1 import money_pb2
-from services.kit import db, errors, ids
+from services.kit import auth, db, errors, ids
 from services.kit.refusals import Refusal
-from services.kit.timestamps import to_proto
 
 from ..deps import SubscriptionDeps
 from ..domain import subscriptions as subs
@@ -28,12 +26,15 @@ from ..store import members
 from ..store import orders as order_store
 from ..store import plans as plan_store
 from ..store import subscriptions as sub_store
-from ..store.orders import Order
+from ..store.orders import PENDING, Order, OrderFilter
 from ..store.parked import ParkedPayment, park
+from ..store.plans import PlanRow
 from . import announce, records
+from .changes import PlanChanges
 from .records import Held
+from .renewals import Renewals, close_order
 
-PURPOSE = "subscription"
+PURPOSE = announce.PURPOSE
 
 
 class _LiveTaken(db.Duplicate):
@@ -65,6 +66,8 @@ def _precondition(reason: str, message: str, **metadata: str) -> errors.AppError
 class Purchases:
     def __init__(self, deps: SubscriptionDeps) -> None:
         self.deps = deps
+        self.renewals = Renewals(deps)
+        self.changes = PlanChanges(deps)
 
     @property
     def _zone(self) -> str:
@@ -86,7 +89,7 @@ class Purchases:
             raise errors.failed_precondition("PLAN_IS_TRIAL", "a trial is started: StartTrial")
         if not plan.on_sale:
             raise errors.failed_precondition("PLAN_NOT_ON_SALE", f"plan {plan_id} is not sold")
-        status = MemberStatus(await members.status(conn, member_id))
+        status = MemberStatus(await members.status(conn, member_id, lock=True))
         current = await records.live(conn, member_id, lock=True)
         decided = subs.acquisition(
             status, current.sub if current else None, plan.rules, Channel.PURCHASE, had_trial=False
@@ -104,15 +107,15 @@ class Purchases:
         else:
             subscription_id = ids.new_id()
             pending = subs.new_order(str(member_id), plan.rules, now)
-            with db.duplicates({"subscriptions_one_live": _LiveTaken}):
-                try:
+            try:
+                with db.duplicates({"subscriptions_one_live": _LiveTaken}):
                     await sub_store.save(
                         conn, records.new_row(subscription_id, member_id, order_id, pending)
                     )
-                except _LiveTaken:
-                    raise errors.failed_precondition(
-                        "SUBSCRIPTION_PENDING_PAYMENT", "another order was just made"
-                    ) from None
+            except _LiveTaken:
+                raise errors.failed_precondition(
+                    "SUBSCRIPTION_PENDING_PAYMENT", "another order was just made"
+                ) from None
         provider = collection == "provider"
         order = await order_store.insert(
             conn,
@@ -136,30 +139,11 @@ class Purchases:
                 create_time=now,
                 expire_time=now + dt.timedelta(seconds=self.deps.settings.payment_window_seconds),
                 settle_time=None,
+                last_charge_id=ids.new_id() if provider else None,
             ),
         )
         if provider:
-            await self.deps.outbox.add(
-                conn,
-                order.order_id,
-                ev.ChargeRequested(
-                    charge_id=str(ids.new_id()),
-                    order_id=str(order.order_id),
-                    purpose=PURPOSE,
-                    member_id=str(member_id),
-                    subscription_id=str(subscription_id),
-                    kind=res.ORDER_KIND_PURCHASE,
-                    plan_id=plan.plan_id,
-                    plan_version=plan.version,
-                    amount=money_pb2.Money(
-                        currency_code=plan.currency_code, amount_minor=plan.price_minor
-                    ),
-                    attempt=1,
-                    description=plan.display_name[:128],
-                    requested_time=to_proto(now),
-                    expire_time=to_proto(order.expire_time),
-                ),
-            )
+            await announce.charge_requested(self.deps, conn, order, plan.display_name, now)
         held = await records.get(conn, subscription_id)
         assert held is not None
         return order, held
@@ -247,6 +231,31 @@ class Purchases:
         assert held is not None
         plan = await plan_store.get(conn, order.plan_id, order.plan_version)
         assert plan is not None
+        applied: Held | Refusal
+        if order.kind == "renewal":
+            applied = await self.renewals.paid(conn, order, held, plan, payment_id, now)
+        elif order.kind == "plan_change":
+            applied = await self.changes.paid(
+                conn, order, held, plan, amount_minor, payment_id, now
+            )
+        else:
+            applied = await self._purchased(conn, order, held, plan, payment_id, now)
+        if isinstance(applied, Refusal):
+            return NotApplied(
+                "NOT_APPLICABLE",
+                f"order {order_id} no longer applies: {applied.message}",
+                errors.refused(applied),
+            )
+        settled = await order_store.get(conn, order.order_id)
+        assert settled is not None
+        return Paid(settled, applied)
+
+    async def _purchased(
+        self, conn, order: Order, held: Held, plan: PlanRow, payment_id: str, now: dt.datetime
+    ) -> Held | Refusal:
+        """A PURCHASE paid: the first order activates its subscription, a later one stacks a
+        term (in grace it settles the failed renewal: its order is withdrawn)."""
+        amount_minor, currency = order.amount_minor, order.currency_code
         if held.sub.state is State.PENDING_PAYMENT:
             after = subs.activate(held.sub, amount_minor, currency, now, self._zone)
         elif held.sub.state in MULTIPLYING:
@@ -260,26 +269,20 @@ class Purchases:
         if not isinstance(after, Refusal) and held.sub.state in MULTIPLYING:
             after = stacking_refusal(after.period_end, now, self._stacking_limit) or after
         if isinstance(after, Refusal):
-            return NotApplied(
-                "NOT_APPLICABLE",
-                f"order {order_id} no longer applies: {after.message}",
-                errors.refused(after),
-            )
+            return after
         first = held.sub.state is State.PENDING_PAYMENT
+        if not first:
+            # The renewal charge asked for the old period end no longer renews anything.
+            await self.renewals.withdraw(conn, held, now)
         row = records.changed_row(
-            held.row,
-            after,
-            now,
-            order_id=order.order_id,
-            payment_id=payment_id,
-            pending_order=None if first else held.row.order_id,
+            held.row, after, now, order_id=order.order_id, payment_id=payment_id
         )
         await sub_store.save(conn, row)
-        order = await order_store.settle(conn, order.order_id, "paid", now, payment_id=payment_id)
+        await order_store.settle(conn, order.order_id, "paid", now, payment_id=payment_id)
         fresh = await records.get(conn, held.subscription_id)
         assert fresh is not None
         await announce.term_started(self.deps, conn, fresh, first=first, order_id=order.order_id)
-        return Paid(order, fresh)
+        return fresh
 
     async def park(
         self,
@@ -308,20 +311,59 @@ class Purchases:
         )
 
     async def payment_failed(self, conn, order_id: uuid.UUID, reason: str) -> Order | None:
-        """A PURCHASE order's payment failed: FAILED, and a first order's subscription
-        CANCELLED (cause PAYMENT_FAILED); an order not pending changes nothing."""
+        """An order's payment failed. A PURCHASE or PLAN_CHANGE order is FAILED (a first
+        order's subscription CANCELLED, cause PAYMENT_FAILED); a RENEWAL order stays pending,
+        retried, and its subscription enters grace. An order not pending changes nothing."""
         now = self.deps.now()
         order = await order_store.get(conn, order_id, lock=True)
-        if order is None or order.state != "pending_payment" or order.kind != "purchase":
+        if order is None or order.state != PENDING:
             return None
         held = await records.get(conn, order.subscription_id, lock=True)
         assert held is not None
-        if held.sub.state is State.PENDING_PAYMENT:
+        if order.kind == "renewal":
+            await self.renewals.failed(conn, order, held, reason, now)
+            return await order_store.get(conn, order.order_id)
+        if order.kind == "purchase" and held.sub.state is State.PENDING_PAYMENT:
             after = subs.fail_payment(held.sub, now)
             if not isinstance(after, Refusal):
                 row = records.changed_row(held.row, after, now, end_cause="payment_failed")
                 await sub_store.save(conn, dataclasses.replace(row, order_id=order.order_id))
         return await order_store.settle(conn, order.order_id, "failed", now, failure_reason=reason)
 
+    # --- orders -----------------------------------------------------------------------------
     async def get_order(self, conn, order_id: uuid.UUID) -> Order | None:
         return await order_store.get(conn, order_id)
+
+    async def list_orders(
+        self, conn, where: OrderFilter, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+    ) -> list[Order]:
+        return await order_store.page(conn, where, after=after, limit=limit)
+
+    async def cancel_order(self, conn, principal: auth.Principal, order_id: uuid.UUID) -> Order:
+        """The member left the cashier: a pending PURCHASE or PLAN_CHANGE order is CANCELLED
+        (its charge withdrawn); a first order's subscription is CANCELLED with it, cause
+        ORDER_ABANDONED. A renewal is stopped by cancelling the subscription instead."""
+        now = self.deps.now()
+        order = await order_store.get(conn, order_id, lock=True)
+        if order is None or not principal.owns(order.member_id):
+            raise errors.not_found("order", str(order_id))
+        if order.state != PENDING:
+            raise _precondition(
+                "ORDER_NOT_PENDING", f"the order is {order.state}", state=order.state.upper()
+            )
+        if order.kind == "renewal":
+            raise errors.failed_precondition(
+                "ORDER_NOT_CANCELLABLE", "a renewal is stopped by cancelling the subscription"
+            )
+        held = await records.get(conn, order.subscription_id, lock=True)
+        assert held is not None
+        if held.sub.state is State.PENDING_PAYMENT and held.row.order_id == order.order_id:
+            after = subs.abandon(held.sub, now)
+            if not isinstance(after, Refusal):
+                row = records.changed_row(
+                    held.row, after, now, end_cause="order_abandoned", pending_order=order_id
+                )
+                await sub_store.save(conn, row)
+        cancelled = await close_order(self.deps, conn, order.order_id, "cancelled", now)
+        assert cancelled is not None
+        return cancelled

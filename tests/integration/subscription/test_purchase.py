@@ -5,6 +5,7 @@ member cannot buy."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -256,3 +257,25 @@ async def test_a_payment_after_the_order_lapsed_is_refused(
         grpc.StatusCode.FAILED_PRECONDITION,
         "ORDER_NOT_PENDING",
     )
+
+
+async def test_concurrent_first_orders_of_one_member_open_one(
+    subscription, admin, operator, mint, subscription_app
+):
+    await plan(admin, operator)
+    member = str(uuid.uuid4())
+    own = mint(member)
+    outcomes = await asyncio.gather(
+        *(order(subscription, own, member) for _ in range(6)), return_exceptions=True
+    )
+    made = [o for o in outcomes if isinstance(o, pb.CreateSubscriptionOrderResponse)]
+    refused = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+    assert len(made) == 1 and len(refused) == 5
+    for error in refused:
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    counts = await subscription_app.pool.fetchrow(
+        "SELECT (SELECT count(*) FROM subscriptions WHERE member_id = $1) AS subs,"
+        " (SELECT count(*) FROM orders WHERE member_id = $1) AS orders",
+        uuid.UUID(member),
+    )
+    assert (counts["subs"], counts["orders"]) == (1, 1)

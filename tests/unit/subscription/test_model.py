@@ -203,7 +203,10 @@ def test_frozen_and_closed_members():
     refused("MEMBER_FROZEN", m.redeem, "m1", VALID_CODE)
     refused("MEMBER_FROZEN", m.change_now, "m1", "plus_yearly", "o2")
     m.cancel("m1")  # allowed
+    refused("MEMBER_FROZEN", m.resume, "m1")  # it asks for a charge
+    m.unfreeze("m1")
     m.resume("m1")
+    m.freeze("m1")
     m.advance(days(29))
     assert m.renewal_job() == []  # not charged while frozen
     m.advance(days(1))
@@ -466,7 +469,11 @@ class Lifecycle(RuleBasedStateMachine):
         if sub is None:
             self._step(None, action, member)
             return
-        expected = (subs.resume if on else subs.cancel)(sub, self.m.now)
+        if on:
+            frozen = member_refusal(self._status(member), MemberAction.RESUME)
+            expected = frozen or subs.resume(sub, self.m.now)
+        else:
+            expected = subs.cancel(sub, self.m.now)
         self._step(expected, action, member, sub_id=self.m.latest(member).sub_id)
 
     @rule(member=st.sampled_from(MEMBERS), code=st.sampled_from(PLAN_CODES), now=st.booleans())
