@@ -11,7 +11,8 @@ from services.kit.errors import Violations
 
 from . import access
 from .base import Part
-from .refunds import reason_of, subscription_view
+from .refunds import reason_of
+from .views import subscription_view
 
 MAX_PLAN_ID = 64
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-
 import asyncpg
 import grpc
 
-from loyalty.subscription.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import subscription_service_pb2 as pb
 from services.kit import errors, idempotency, ratelimit
 from services.kit.refusals import FieldProblem
@@ -17,17 +13,7 @@ from ..domain import codes
 from ..usecases.codes import CodeRejected
 from . import access
 from .base import Part
-from .convert import subscription_proto
-
-
-def with_code_batches(
-    subscription: res.Subscription, term_batches: dict[int, uuid.UUID]
-) -> res.Subscription:
-    """`subscription` with the code batch of each term a code gave (code_batch_id)."""
-    for term in subscription.terms:
-        if term.sequence in term_batches:
-            term.code_batch_id = str(term_batches[term.sequence])
-    return subscription
+from .views import subscription_view
 
 
 class CodesApi(Part):
@@ -41,13 +27,10 @@ class CodesApi(Part):
             raise errors.invalid_field(code)
         caller = ratelimit.source(context.peer(), principal)
         await self.uc.codes.admit(member_id, caller)
-        lead = dt.timedelta(seconds=self.deps.settings.renewal_lead_seconds)
 
         async def work(conn: asyncpg.Connection) -> pb.RedeemCodeResponse:
             done = await self.uc.codes.redeem(conn, member_id, code)
-            subscription = with_code_batches(
-                subscription_proto(done.held, self.deps.now(), lead), done.term_batches
-            )
+            subscription = await subscription_view(self.uc, conn, done.held)
             (term,) = (t for t in subscription.terms if t.sequence == done.term_sequence)
             return pb.RedeemCodeResponse(subscription=subscription, term=term)
 

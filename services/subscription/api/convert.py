@@ -14,6 +14,8 @@ from ..domain.lifecycle import State
 from ..domain.terms import term_at
 from ..store.orders import Order
 from ..store.plans import BenefitRow, PlanRow
+from ..store.refunds import RefundRow
+from ..usecases.changes import NOW, PendingChange
 from ..usecases.records import Held
 
 _SOURCES = {
@@ -167,4 +169,43 @@ def subscription_proto(
             else res.END_CAUSE_UNSPECIFIED
         ),
         update_time=to_proto(row.update_time),
+    )
+
+
+def refund_proto(r: RefundRow) -> res.Refund:
+    return res.Refund(
+        refund_id=text(r.refund_id),
+        subscription_id=str(r.subscription_id),
+        amount=money(r.amount_minor, r.currency_code),
+        full_refund=r.full_refund,
+        paid_value=money(r.paid_minor, r.currency_code),
+        share_value=money(r.share_minor, r.currency_code),
+        benefits_used=money(r.used_value_minor, r.currency_code),
+        claims_counted=r.claims_counted,
+        payments=[
+            res.RefundPayment(
+                order_id=text(p.order_id),
+                payment_id=p.payment_id,
+                amount=money(p.amount_minor, r.currency_code),
+            )
+            for p in r.payments
+        ],
+        refund_time=to_proto(r.refund_time),
+        refunded_by=r.refunded_by,
+        reason=r.reason,
+        term_sequences=list(r.term_sequences),
+    )
+
+
+def pending_proto(change: PendingChange) -> res.PendingPlanChange:
+    return res.PendingPlanChange(
+        plan_id=change.plan_id,
+        plan_version=change.plan_version,
+        timing=(
+            res.PLAN_CHANGE_TIMING_NOW
+            if change.timing == NOW
+            else res.PLAN_CHANGE_TIMING_AT_RENEWAL
+        ),
+        order_id=str(change.order_id) if change.order_id else "",
+        request_time=to_proto(change.request_time),
     )

@@ -21,7 +21,8 @@ from ..store.parked import ParkedPayment
 from . import access
 from .base import Part
 from .convert import money
-from .refunds import reason_of, subscription_view, subscription_views
+from .refunds import reason_of
+from .views import subscription_view, subscription_views
 
 MAX_PLAN_ID = 64
 MAX_PARK_REASON = 64
@@ -83,7 +84,6 @@ class OperationsApi(Part):
         }
         size = paging.size(request.page_size)
         after = _cursor(paging.cursor(request.page_token, query), uuid.UUID)
-        now = self.deps.now()
         async with self.pool.acquire() as conn:
             found = await self.uc.choices.listed(
                 conn,
@@ -100,7 +100,7 @@ class OperationsApi(Part):
                 query,
                 key=lambda h: f"{h.row.ordered_at.isoformat()}\n{h.subscription_id}",
             )
-            views = await subscription_views(self.uc, conn, found, now)
+            views = await subscription_views(self.uc, conn, found)
         return admin.ListSubscriptionsResponse(subscriptions=views, next_page_token=token)
 
     async def GrantSubscription(

@@ -3,7 +3,6 @@ storefront's checkout or an operator)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import asyncpg
@@ -16,7 +15,8 @@ from services.kit.errors import Violations
 from ..usecases.purchases import NotApplied
 from . import access
 from .base import Part
-from .convert import COLLECTIONS, order_proto, subscription_proto
+from .convert import COLLECTIONS, order_proto
+from .views import subscription_view
 
 MAX_PLAN_ID = 64
 MAX_PAYMENT_ID = 128
@@ -25,10 +25,6 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 class PurchasesApi(Part):
-    @property
-    def _lead(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.deps.settings.renewal_lead_seconds)
-
     async def CreateSubscriptionOrder(
         self, request: pb.CreateSubscriptionOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateSubscriptionOrderResponse:
@@ -47,7 +43,7 @@ class PurchasesApi(Part):
             )
             return pb.CreateSubscriptionOrderResponse(
                 order=order_proto(order),
-                subscription=subscription_proto(held, self.deps.now(), self._lead),
+                subscription=await subscription_view(self.uc, conn, held),
             )
 
         return await idempotency.once(self.pool, request, work)
@@ -80,7 +76,7 @@ class PurchasesApi(Part):
                 raise outcome.error
             return pb.ConfirmPaymentResponse(
                 order=order_proto(outcome.order),
-                subscription=subscription_proto(outcome.held, self.deps.now(), self._lead),
+                subscription=await subscription_view(self.uc, conn, outcome.held),
             )
 
         return await idempotency.once(self.pool, request, work)

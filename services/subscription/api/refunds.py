@@ -1,26 +1,18 @@
-"""Operators: GetRefundQuote, RefundSubscription. And what every answer of this concern shows of
-a subscription beside its row: its refund and who turned its auto-renew off."""
+"""Operators: GetRefundQuote, RefundSubscription."""
 
 from __future__ import annotations
-
-import datetime as dt
-from collections.abc import Sequence
 
 import asyncpg
 import grpc
 
-from loyalty.subscription.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import subscription_admin_service_pb2 as admin
 from services.kit import idempotency
 from services.kit.errors import Violations
-from services.kit.timestamps import to_proto
 
-from ..store.refunds import RefundRow
-from ..usecases import SubscriptionUseCases
-from ..usecases.records import Held
 from . import access
 from .base import Part
-from .convert import money, subscription_proto, text
+from .convert import refund_proto
+from .views import subscription_view
 
 MAX_REASON = 512
 
@@ -34,56 +26,6 @@ def reason_of(v: Violations, value: str, *, required: bool = True) -> bool:
     else:
         v.text("reason", value, maximum=MAX_REASON, required=False)
     return missing
-
-
-def refund_proto(r: RefundRow) -> res.Refund:
-    return res.Refund(
-        refund_id=text(r.refund_id),
-        subscription_id=str(r.subscription_id),
-        amount=money(r.amount_minor, r.currency_code),
-        full_refund=r.full_refund,
-        paid_value=money(r.paid_minor, r.currency_code),
-        share_value=money(r.share_minor, r.currency_code),
-        benefits_used=money(r.used_value_minor, r.currency_code),
-        claims_counted=r.claims_counted,
-        payments=[
-            res.RefundPayment(
-                order_id=text(p.order_id),
-                payment_id=p.payment_id,
-                amount=money(p.amount_minor, r.currency_code),
-            )
-            for p in r.payments
-        ],
-        refund_time=to_proto(r.refund_time),
-        refunded_by=r.refunded_by,
-        reason=r.reason,
-        term_sequences=list(r.term_sequences),
-    )
-
-
-async def subscription_views(
-    uc: SubscriptionUseCases, conn, found: Sequence[Held], now: dt.datetime
-) -> list[res.Subscription]:
-    """The subscriptions as the API shows them, with their refund and cancellation."""
-    lead = dt.timedelta(seconds=uc.deps.settings.renewal_lead_seconds)
-    refunds, cancellations = await uc.refunds.details(conn, [h.subscription_id for h in found])
-    views = []
-    for held in found:
-        view = subscription_proto(held, now, lead)
-        refund = refunds.get(held.subscription_id)
-        if refund is not None:
-            view.refund.CopyFrom(refund_proto(refund))
-        cancellation = cancellations.get(held.subscription_id)
-        if cancellation is not None:
-            view.cancel_time.FromDatetime(cancellation.cancel_time)
-            view.cancelled_by = cancellation.cancelled_by
-        views.append(view)
-    return views
-
-
-async def subscription_view(uc: SubscriptionUseCases, conn, held: Held) -> res.Subscription:
-    (view,) = await subscription_views(uc, conn, [held], uc.deps.now())
-    return view
 
 
 class RefundsApi(Part):

@@ -3,31 +3,17 @@ operator's."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import grpc
 
-from loyalty.subscription.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import subscription_service_pb2 as pb
 from services.kit import errors
 
-from ..usecases.records import Held
 from . import access
 from .base import Part
-from .codes import with_code_batches
-from .convert import subscription_proto
+from .views import subscription_view
 
 
 class SubscriptionsApi(Part):
-    @property
-    def _lead(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.deps.settings.renewal_lead_seconds)
-
-    async def _view(self, conn, held: Held) -> res.Subscription:
-        """The subscription as the API shows it, with the code batch of each term a code gave."""
-        batches = await self.uc.codes.term_batches(conn, held.subscription_id)
-        return with_code_batches(subscription_proto(held, self.deps.now(), self._lead), batches)
-
     async def GetSubscription(
         self, request: pb.GetSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetSubscriptionResponse:
@@ -39,7 +25,9 @@ class SubscriptionsApi(Part):
             held = await self.uc.subscriptions.get(conn, subscription_id)
             if held is None or not principal.owns(held.row.member_id):
                 raise errors.not_found("subscription", str(subscription_id))
-            return pb.GetSubscriptionResponse(subscription=await self._view(conn, held))
+            return pb.GetSubscriptionResponse(
+                subscription=await subscription_view(self.uc, conn, held)
+            )
 
     async def GetMemberSubscription(
         self, request: pb.GetMemberSubscriptionRequest, context: grpc.aio.ServicerContext
@@ -48,6 +36,6 @@ class SubscriptionsApi(Part):
         async with self.pool.acquire() as conn:
             held, trial_used = await self.uc.subscriptions.of_member(conn, member_id)
             return pb.GetMemberSubscriptionResponse(
-                subscription=await self._view(conn, held) if held else None,
+                subscription=await subscription_view(self.uc, conn, held) if held else None,
                 trial_used=trial_used,
             )

@@ -157,7 +157,7 @@ async def test_cancel_then_resume(
     assert event.data["effectiveEnd"] == "2026-01-10T00:00:00Z"  # runs to the period end
     assert event.data["cause"] == "CANCEL_CAUSE_MEMBER"
     assert event.data["cancelledTime"] == "2025-01-20T00:00:00Z"
-    assert not (await get(subscription, own, sub_id)).auto_renew
+    assert await get(subscription, own, sub_id) == cancelled  # with who cancelled, and when
     pool = subscription_app.pool
     row = await pool.fetchrow(
         "SELECT s.auto_renew, s.state, c.reason, c.cause FROM subscriptions s"

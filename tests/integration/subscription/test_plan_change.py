@@ -182,6 +182,10 @@ async def test_a_change_at_the_next_renewal_is_charged_then(
     )
     assert (shown.plan_id, shown.pending_plan_change.timing) == ("plus_yearly", AT_RENEWAL)
     assert shown.pending_plan_change.request_time.ToDatetime(dt.UTC) == START + 30 * DAY
+    got = await subscription.GetSubscription(
+        pb.GetSubscriptionRequest(subscription_id=sid), metadata=own
+    )
+    assert got.subscription == shown  # every answer shows the change waiting
     # Naming the plan held drops the change; naming the new one again schedules it again.
     dropped = await change(subscription, own, sid, "plus_yearly", AT_RENEWAL)
     assert dropped.subscription.renewal_plan_id == "plus_yearly"

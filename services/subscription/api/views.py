@@ -1,0 +1,47 @@
+"""What every answer shows of a subscription: its row and terms (`convert.subscription_proto`),
+and what the other concerns keep of it: the code batch of each term a code gave, its refund, who
+turned its auto-renew off, and the plan change waiting. Every RPC that returns a subscription
+builds it here, so GetSubscription shows what ChangePlan or RefundSubscription answered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from loyalty.subscription.v1 import resources_pb2 as res
+
+from ..usecases import SubscriptionUseCases
+from ..usecases.records import Held
+from .convert import pending_proto, refund_proto, subscription_proto
+
+
+async def subscription_views(
+    uc: SubscriptionUseCases, conn, found: Sequence[Held]
+) -> list[res.Subscription]:
+    now = uc.deps.now()
+    lead = dt.timedelta(seconds=uc.deps.settings.renewal_lead_seconds)
+    refunds, cancellations = await uc.refunds.details(conn, [h.subscription_id for h in found])
+    views = []
+    for held in found:
+        view = subscription_proto(held, now, lead)
+        batches = await uc.codes.term_batches(conn, held.subscription_id)
+        for term in view.terms:
+            if term.sequence in batches:
+                term.code_batch_id = str(batches[term.sequence])
+        refund = refunds.get(held.subscription_id)
+        if refund is not None:
+            view.refund.CopyFrom(refund_proto(refund))
+        cancellation = cancellations.get(held.subscription_id)
+        if cancellation is not None:
+            view.cancel_time.FromDatetime(cancellation.cancel_time)
+            view.cancelled_by = cancellation.cancelled_by
+        pending = await uc.changes.pending(conn, held)
+        if pending is not None:
+            view.pending_plan_change.CopyFrom(pending_proto(pending))
+        views.append(view)
+    return views
+
+
+async def subscription_view(uc: SubscriptionUseCases, conn, held: Held) -> res.Subscription:
+    (view,) = await subscription_views(uc, conn, [held])
+    return view
