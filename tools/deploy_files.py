@@ -127,9 +127,18 @@ def _compose(services: list[str]) -> str:
     )
 
 
+# Outside the suite: a stand-in for the payment provider, answering subscription's charge
+# requests by FAKE_PAYMENT_RULE (tools/fake_payment_provider.py; every charge succeeds unless set).
+FAKE_PAYMENTS = "payments: .venv/bin/python -m tools.fake_payment_provider\n"
+
+
 def _procfile(services: list[str]) -> str:
-    return GENERATED + "".join(
-        f"{name}: .venv/bin/python -m services.{name} serve --migrate\n" for name in services
+    return (
+        GENERATED
+        + "".join(
+            f"{name}: .venv/bin/python -m services.{name} serve --migrate\n" for name in services
+        )
+        + FAKE_PAYMENTS
     )
 
 

@@ -51,6 +51,7 @@ REQUESTED = events.type_of(ev.ChargeRequested)
 WITHDRAWN = events.type_of(ev.ChargeCancelled)
 SOURCE = "/payments/fake"
 FAILURE_REASON = "card_declined"
+STARTUP_ATTEMPTS = 60  # one a second
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ class FakePaymentProvider:
         if delete_queue and self._queue is not None:
             await self._queue.delete(if_unused=False, if_empty=False)
         await self._connection.close()
-        self._connection = None
+        self._connection, self._queue, self._exchange = None, None, None
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         try:
@@ -200,7 +201,18 @@ async def _main(rule: Rule) -> None:
         commerce_exchange=os.environ.get("LOYALTY_COMMERCE_EXCHANGE", "commerce.events"),
         queue_prefix=os.environ.get("LOYALTY_QUEUE_PREFIX", ""),
     )
-    await provider.start()
+    # Started beside the services (make run): the broker, or the events exchange the services
+    # declare, may not be there yet.
+    for _ in range(STARTUP_ATTEMPTS):
+        try:
+            await provider.start()
+            break
+        except (aio_pika.exceptions.AMQPError, OSError) as exc:
+            await provider.stop()
+            print(f"fake payment provider: waiting for the broker ({exc!r})", file=sys.stderr)
+            await asyncio.sleep(1)
+    else:
+        raise SystemExit("fake payment provider: the broker or loyalty.events never came")
     print(f"fake payment provider (NOT a real one): answering by {rule}", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

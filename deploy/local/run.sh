@@ -30,6 +30,8 @@ cat >&2 <<TXT
 $(.venv/bin/python -m tools.deploy_files --banner)
   (ops: /livez /readyz /metrics; identity's also /.well-known/jwks.json)
   One-time codes (development sender, nothing is sent): .local/dev-codes/<phone or e-mail>
+  Payments: a fake provider answers subscription's charges (FAKE_PAYMENT_RULE=${FAKE_PAYMENT_RULE:-succeed};
+    rules in tools/fake_payment_provider.py); nothing is charged
 
   Ctrl-C stops every service.
 
