@@ -28,6 +28,8 @@ class SubscriptionSettings(ServiceSettings, service="subscription"):
     # many subscriptions or orders one of their transactions takes.
     renewal_interval_seconds: float = 60
     clock_interval_seconds: float = 60
+    # How often partner codes past their expiry are counted out of their pools.
+    perk_lapse_interval_seconds: float = 300
     job_batch: int = 500
     # An order lapses unless paid within this window.
     payment_window_seconds: int = 24 * 3600

@@ -34,6 +34,12 @@ async def apply_clock(
     return await uc.renewals.on_clock(pool, now)
 
 
+async def lapse_perk_codes(uc: SubscriptionUseCases, pool: asyncpg.Pool) -> int:
+    """Partner codes past their expiry counted out of their pools (and the low-stock warning
+    given when that drops a pool's level); every pool's gauge refreshed."""
+    return await uc.perks.lapse(pool)
+
+
 def scheduled(usecases: SubscriptionUseCases) -> list[Job]:
     s = usecases.deps.settings
     return [
@@ -44,5 +50,10 @@ def scheduled(usecases: SubscriptionUseCases) -> list[Job]:
         ),
         Job(
             "subscription-clock", s.clock_interval_seconds, lambda pool: apply_clock(usecases, pool)
+        ),
+        Job(
+            "subscription-perk-lapse",
+            s.perk_lapse_interval_seconds,
+            lambda pool: lapse_perk_codes(usecases, pool),
         ),
     ]

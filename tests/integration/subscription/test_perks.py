@@ -16,6 +16,7 @@ from google.protobuf import field_mask_pb2
 from loyalty.subscription.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import subscription_admin_service_pb2 as admin_pb
 from loyalty.subscription.v1 import subscription_service_pb2 as pb
+from services.subscription import jobs
 from tests.support.grpc_errors import assert_error, fails
 from tests.support.ids import uid
 from tests.support.snapshots import snapshot
@@ -169,8 +170,8 @@ async def test_expired_codes_are_never_handed_out_and_their_lapse_warns(
     assert (got.expired_count, got.available_count) == (1, 2)
     assert got.next_expire_time.ToDatetime(dt.UTC) == START + 30 * day
     # The lapse job counts the expired code, and the pool is now at its threshold: one warning.
-    assert await subscription_app.usecases.perks.lapse(subscription_app.pool) == 1
-    assert await subscription_app.usecases.perks.lapse(subscription_app.pool) == 0
+    assert await jobs.lapse_perk_codes(subscription_app.usecases, subscription_app.pool) == 1
+    assert await jobs.lapse_perk_codes(subscription_app.usecases, subscription_app.pool) == 0
     (lapsed,) = await tap.wait_for(INVENTORY_LOW, pool.perk_pool_id)
     assert lapsed.data["availableCount"] == 2
     after = await inventory(admin, operator, pool.perk_pool_id)
