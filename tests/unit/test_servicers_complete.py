@@ -8,9 +8,11 @@ import pytest
 from loyalty.giftcard.v1 import giftcard_service_pb2, wallet_service_pb2
 from loyalty.identity.v1 import identity_service_pb2
 from loyalty.points.v1 import points_service_pb2
+from loyalty.subscription.v1 import subscription_admin_service_pb2, subscription_service_pb2
 from services.giftcard.api import GiftcardApi, WalletApi
 from services.identity.api import IdentityApi
 from services.points.api import PointsApi
+from services.subscription.api import SubscriptionAdminApi, SubscriptionApi
 
 
 @pytest.mark.parametrize(
@@ -20,6 +22,14 @@ from services.points.api import PointsApi
         (PointsApi, points_service_pb2.DESCRIPTOR.services_by_name["PointsService"]),
         (GiftcardApi, giftcard_service_pb2.DESCRIPTOR.services_by_name["GiftcardService"]),
         (WalletApi, wallet_service_pb2.DESCRIPTOR.services_by_name["WalletService"]),
+        (
+            SubscriptionApi,
+            subscription_service_pb2.DESCRIPTOR.services_by_name["SubscriptionService"],
+        ),
+        (
+            SubscriptionAdminApi,
+            subscription_admin_service_pb2.DESCRIPTOR.services_by_name["SubscriptionAdminService"],
+        ),
     ],
 )
 def test_every_rpc_is_served(servicer, service):
