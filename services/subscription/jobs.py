@@ -15,7 +15,7 @@ import asyncpg
 
 from services.kit.jobs import Job
 
-from .usecases import SubscriptionUseCases
+from .usecases import SubscriptionUseCases, term_starts
 
 
 async def request_renewals(
@@ -34,6 +34,14 @@ async def apply_clock(
     return await uc.renewals.on_clock(pool, now)
 
 
+async def begin_terms(
+    uc: SubscriptionUseCases, pool: asyncpg.Pool, now: dt.datetime | None = None
+) -> int:
+    """Stacked terms whose start has come begin, the plan in effect changing with them
+    (subscription.plan_changed); returns how many began."""
+    return await term_starts.begin_due(uc.deps, pool, now or uc.deps.now())
+
+
 async def lapse_perk_codes(uc: SubscriptionUseCases, pool: asyncpg.Pool) -> int:
     """Partner codes past their expiry counted out of their pools (and the low-stock warning
     given when that drops a pool's level); every pool's gauge refreshed."""
@@ -50,6 +58,11 @@ def scheduled(usecases: SubscriptionUseCases) -> list[Job]:
         ),
         Job(
             "subscription-clock", s.clock_interval_seconds, lambda pool: apply_clock(usecases, pool)
+        ),
+        Job(
+            "subscription-term-starts",
+            s.clock_interval_seconds,
+            lambda pool: begin_terms(usecases, pool),
         ),
         Job(
             "subscription-perk-lapse",

@@ -141,8 +141,10 @@ async def save(conn, row: SubscriptionRow) -> None:
     )
     if row.terms:
         await conn.executemany(
-            f"INSERT INTO terms ({_TERM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-            " $10, $11) ON CONFLICT (subscription_id, sequence) DO NOTHING",
+            # A term starting after it was bought (stacked) has not begun: the clock job says
+            # so when it does (TermBeginning).
+            f"INSERT INTO terms ({_TERM_COLUMNS}, began) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " $8, $9, $10, $11, $6::timestamptz <= $9::timestamptz) ON CONFLICT (subscription_id, sequence) DO NOTHING",
             [
                 (
                     t.subscription_id,
@@ -160,3 +162,34 @@ async def save(conn, row: SubscriptionRow) -> None:
                 for t in row.terms
             ],
         )
+
+
+@dataclass(frozen=True)
+class TermBeginning:
+    """A term whose start has come and which has not begun yet."""
+
+    subscription_id: uuid.UUID
+    sequence: int
+    start_time: dt.datetime
+
+
+async def lock_beginning(conn, now: dt.datetime, limit: int) -> list[TermBeginning]:
+    """Terms whose start has come but which have not begun, oldest first, locked (another run
+    skips them)."""
+    rows = await conn.fetch(
+        "SELECT subscription_id, sequence, start_time FROM terms"
+        " WHERE NOT began AND start_time <= $1"
+        " ORDER BY start_time LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [TermBeginning(**dict(r)) for r in rows]
+
+
+async def mark_begun(conn, terms: list[TermBeginning]) -> None:
+    await conn.execute(
+        "UPDATE terms t SET began = true FROM unnest($1::uuid[], $2::int[]) AS b(id, seq)"
+        " WHERE t.subscription_id = b.id AND t.sequence = b.seq",
+        [t.subscription_id for t in terms],
+        [t.sequence for t in terms],
+    )

@@ -17,7 +17,7 @@ from services.kit.timestamps import to_proto
 
 from ..deps import SubscriptionDeps
 from ..domain.plans import Plan
-from ..domain.terms import Channel
+from ..domain.terms import Channel, Term
 from ..store.orders import Order
 from ..store.subscriptions import SubscriptionRow
 from .records import Held
@@ -188,10 +188,11 @@ async def plan_changed(
     previous: Plan,
     cause: res.PlanChangeCause.ValueType,
     effective: dt.datetime,
+    term: Term | None = None,
 ) -> None:
-    """The plan in effect from `effective` is the last term's (a change paid now, or a
-    renewal into a scheduled change's plan)."""
-    term = held.sub.terms[-1]
+    """The plan in effect from `effective` is `term`'s (by default the last: a change paid
+    now; term_starts.py for the others)."""
+    term = term or held.sub.terms[-1]
     before, after = held.plan(previous), held.plan(term.plan)
     await deps.outbox.add(
         conn,

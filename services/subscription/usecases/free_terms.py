@@ -19,7 +19,7 @@ from ..domain.terms import Channel
 from ..store import members
 from ..store import subscriptions as sub_store
 from ..store.plans import PlanRow
-from . import announce, records
+from . import announce, records, term_starts
 from .records import Held
 from .renewals import Renewals
 
@@ -80,4 +80,6 @@ async def start(
     held = await records.get(conn, row.subscription_id)
     assert held is not None
     await announce.term_started(deps, conn, held, first=first, code_batch_id=code_batch_id)
+    if current is not None and not first:
+        await term_starts.announce_if_begun(deps, conn, held, current.sub.terms[-1].plan, now)
     return held

@@ -29,7 +29,7 @@ from ..store import subscriptions as sub_store
 from ..store.orders import PENDING, Order, OrderFilter
 from ..store.parked import ParkedPayment, park
 from ..store.plans import PlanRow
-from . import announce, records
+from . import announce, records, term_starts
 from .changes import PlanChanges
 from .records import Held
 from .renewals import Renewals, close_order
@@ -282,6 +282,9 @@ class Purchases:
         fresh = await records.get(conn, held.subscription_id)
         assert fresh is not None
         await announce.term_started(self.deps, conn, fresh, first=first, order_id=order.order_id)
+        if not first:
+            previous = held.sub.terms[-1].plan
+            await term_starts.announce_if_begun(self.deps, conn, fresh, previous, now)
         return fresh
 
     async def park(

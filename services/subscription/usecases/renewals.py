@@ -22,7 +22,6 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from loyalty.subscription.v1 import resources_pb2 as res
 from services.kit import db, ids, logging
 from services.kit.refusals import Refusal
 
@@ -38,7 +37,7 @@ from ..store import subscriptions as sub_store
 from ..store.orders import PENDING, Order
 from ..store.plans import PlanRow
 from ..store.subscriptions import SubscriptionRow
-from . import announce, records
+from . import announce, records, term_starts
 from .records import Held
 
 log = logging.get("subscription.renewals")
@@ -264,11 +263,7 @@ class Renewals:
         fresh = await records.get(conn, held.subscription_id)
         assert fresh is not None
         await announce.term_started(self.deps, conn, fresh, first=False, order_id=order.order_id)
-        previous = sub.terms[-1].plan
-        if not previous.same_version(charged):
-            await announce.plan_changed(
-                self.deps, conn, fresh, previous, res.PLAN_CHANGE_CAUSE_RENEWAL, order.renews_end
-            )
+        await term_starts.announce_if_begun(self.deps, conn, fresh, sub.terms[-1].plan, now)
         return fresh
 
     async def failed(self, conn, order: Order, held: Held, reason: str, now: dt.datetime) -> None:

@@ -12,6 +12,7 @@ import grpc
 
 from loyalty.subscription.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import subscription_service_pb2 as pb
+from services.subscription import jobs
 from tests.support.grpc_errors import fails, failure_of
 from tests.support.ids import uid
 from tests.support.snapshots import snapshot
@@ -26,6 +27,7 @@ from tests.support.subscription_lifecycle import (
     YEAR_END,
     confirm,
     orders,
+    outbox_count,
     plans,
     renewals,
     sub_row,
@@ -201,6 +203,11 @@ async def test_a_change_at_the_next_renewal_is_charged_then(
         ("plus_yearly", START),
         ("plus_premium", YEAR_END),
     ]
+    # The plan in effect changes when the new term begins, not when it was paid for.
+    assert await jobs.begin_terms(app.usecases, app.pool, YEAR_END - dt.timedelta(seconds=1)) == 0
+    assert await outbox_count(app, PLAN_CHANGED, sid) == 0
+    assert await jobs.begin_terms(app.usecases, app.pool, YEAR_END) == 1
+    assert await jobs.begin_terms(app.usecases, app.pool, YEAR_END) == 0  # once
     (event,) = await tap.wait_for(PLAN_CHANGED, sid)
     assert (event.data["cause"], event.data["effectiveTime"]) == (
         "PLAN_CHANGE_CAUSE_RENEWAL",
@@ -262,3 +269,47 @@ async def test_a_change_now_withdraws_a_renewal_charge_for_the_old_end(
     row = await sub_row(app, sid)
     assert (row["attempts"], row["order_id"]) == (0, None)
     assert await renewals(app, YEAR_END + DAY) == 0  # the next charge is for the new end
+
+
+async def test_a_stacked_term_of_another_plan_changes_the_plan_when_it_begins(
+    subscription, admin, operator, checkout, clock, tap, subscription_app
+):
+    app = subscription_app
+    clock.set(START)
+    await plans(admin, operator)
+    sub = await subscribed(subscription, checkout)
+    sid, member = sub.subscription_id, sub.member_id
+    clock.set(START + 10 * DAY)
+    for plan_id in ("plus_premium", "plus_premium"):  # another plan, then the same again
+        made = await subscription.CreateSubscriptionOrder(
+            pb.CreateSubscriptionOrderRequest(
+                request_id=uid(),
+                member_id=member,
+                plan_id=plan_id,
+                collection=res.PAYMENT_COLLECTION_STOREFRONT,
+            ),
+            metadata=checkout,
+        )
+        await confirm(subscription, checkout, made.order)
+    second_end = YEAR_END.replace(year=2028)
+    assert await jobs.begin_terms(app.usecases, app.pool, START + 11 * DAY) == 0
+    assert await outbox_count(app, PLAN_CHANGED, sid) == 0  # bought, not begun
+    # The premium term begins at the yearly one's end: the plan in effect changes then.
+    assert await jobs.begin_terms(app.usecases, app.pool, YEAR_END) == 1
+    (event,) = await tap.wait_for(PLAN_CHANGED, sid)
+    assert event.data == {
+        "subscriptionId": sid,
+        "memberId": member,
+        "previousPlanId": "plus_yearly",
+        "previousPlanVersion": 1,
+        "planId": "plus_premium",
+        "planVersion": 1,
+        "cause": "PLAN_CHANGE_CAUSE_STACKED_TERM",
+        "pointsMultiplier": 15,
+        "memberDiscountBps": 500,
+        "effectiveTime": "2027-03-10T04:30:00Z",
+        "periodEnd": "2029-03-10T04:30:00Z",
+    }
+    # The next premium term begins too, but it changes no plan: nothing more is said.
+    assert await jobs.begin_terms(app.usecases, app.pool, second_end) == 1
+    assert await outbox_count(app, PLAN_CHANGED, sid) == 1
