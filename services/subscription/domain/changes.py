@@ -111,4 +111,12 @@ def change_now(
             kept.append(cut_at(term, now, refunds.used_part(term, now)))
     paid = quoted.credit_minor + charge_paid_minor
     term, anchor = build_term(plan, now, zone, None, paid, now, Channel.PLAN_CHANGE)
-    return replace(sub, terms=(*kept, term), anchor_day=anchor, renewal_plan=plan)
+    # A new period end: the renewal charges counted were for the old one (as a stacked term's).
+    return replace(
+        sub,
+        terms=(*kept, term),
+        anchor_day=anchor,
+        renewal_plan=plan,
+        attempts=0,
+        last_attempt_at=None,
+    )

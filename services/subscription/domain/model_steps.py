@@ -309,3 +309,4 @@ class ModelSteps(ModelState):
         sub.terms.append(Term(plan, self.now, end, credit + charge, self.now, Channel.PLAN_CHANGE))
         sub.paid += charge
         sub.renewal_plan = plan
+        sub.attempts, sub.last_attempt_at = 0, None  # a new period end

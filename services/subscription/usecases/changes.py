@@ -182,10 +182,9 @@ class PlanChanges:
         after = changes.change_now(held.sub, plan.rules, amount_minor, now, self._zone)
         if isinstance(after, Refusal):
             return after
-        # The period end moved: a renewal charge requested for the old one is withdrawn, and the
-        # count of attempts starts again with the new end (as a stacked term's does).
+        # The period end moved: a renewal charge requested for the old one is withdrawn (the
+        # domain starts the count of attempts again).
         await self.renewals.withdraw(conn, held, now)
-        after = dataclasses.replace(after, attempts=0, last_attempt_at=None)
         kept = tuple(
             dataclasses.replace(held.row.terms[i], end_time=t.end, paid_minor=t.paid_minor)
             for i, t in enumerate(after.terms[:-1])

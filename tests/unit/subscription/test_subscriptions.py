@@ -380,6 +380,14 @@ def test_an_upgrade_credits_stacked_terms_whole():
     assert contiguous(changed.terms)
 
 
+def test_an_upgrade_starts_the_count_of_renewal_charges_again():
+    # A charge was counted for the old period end: the new end is another.
+    sub = bought()
+    asked = renewal.record_attempt(sub, T0 + days(14))
+    changed = ok(changes.change_now(asked, YEARLY, 19_050, T0 + days(15), ZONE))
+    assert (changed.attempts, changed.last_attempt_at) == (0, None)
+
+
 def test_a_change_at_a_term_start_credits_it_whole():
     sub = bought()
     changed = ok(changes.change_now(sub, YEARLY, 18_300, T0, ZONE))
