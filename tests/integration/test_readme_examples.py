@@ -16,6 +16,7 @@ from services.giftcard.app import GiftcardApp
 from services.identity.app import IdentityApp
 from services.kit.ports import PORTS
 from services.points.app import PointsApp
+from services.subscription.app import SubscriptionApp
 from tests.support import harness, servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,8 @@ def test_the_section_has_examples_of_every_service_it_names():
     script = examples()
     assert "IdentityService/RegisterMember" in script and "PointsService/CaptureHold" in script
     assert "GiftcardService" in script and "WalletService" in script
+    assert "SubscriptionService" in script and "SubscriptionAdminService" in script
+    assert "/ClaimBenefit" in script and "/RedeemCode" in script
 
 
 @pytest.mark.skipif(not BUF.exists(), reason="buf is installed by `npm ci` (make lint, CI)")
@@ -53,9 +56,15 @@ async def test_the_readme_examples_run_in_order(amqp):
             identity=identity,
             database_url=servers.database_url("giftcard_readme"),
         ) as giftcard,
+        harness.running(
+            SubscriptionApp,
+            amqp,
+            identity=identity,
+            database_url=servers.database_url("subscription_readme"),
+        ) as subscription,
     ):
         script = examples()
-        for app in (identity, points, giftcard):
+        for app in (identity, points, giftcard, subscription):
             name = app.settings.service_name
             script = script.replace(f"127.0.0.1:{PORTS[name].grpc}", f"127.0.0.1:{app.grpc_port}")
         s = identity.settings
@@ -66,6 +75,9 @@ async def test_the_readme_examples_run_in_order(amqp):
             "IDENTITY_DATA_KEY": s.data_key.get_secret_value(),
             "IDENTITY_LOOKUP_KEY": s.lookup_key.get_secret_value(),
             "IDENTITY_LOG_LEVEL": "WARNING",
+            # subscription's settings, as `make run` gives them, for its commands
+            "SUBSCRIPTION_DATABASE_URL": subscription.settings.dsn(),
+            "SUBSCRIPTION_CODE_KEY": subscription.settings.code_key.get_secret_value(),
         }
         process = await asyncio.create_subprocess_exec(
             "bash",
@@ -93,3 +105,12 @@ async def test_the_readme_examples_run_in_order(amqp):
             "SELECT balance_minor FROM cards WHERE state = 'active'"
         )
         assert captured == 70_00  # 30 CNY of the card's 100 spent at checkout
+        assert '"memberDiscountBps": 500' in answers  # GetMemberBenefits at checkout
+        assert "TV-7Q2M-000" in answers  # the partner code a claim handed out
+        sources = await subscription.pool.fetch(
+            "SELECT t.channel FROM subscriptions s JOIN terms t USING (subscription_id)"
+            " WHERE s.state = 'active' ORDER BY t.channel"
+        )
+        assert [r["channel"] for r in sources] == ["code", "purchase"]  # bought, and redeemed
+        assert await subscription.pool.fetchval("SELECT count(*) FROM benefit_claims") == 2
+        assert '"amountMinor": "300"' in answers  # the refund quote: 19.00 less 16.00 claimed

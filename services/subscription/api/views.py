@@ -12,7 +12,7 @@ from loyalty.subscription.v1 import resources_pb2 as res
 
 from ..usecases import SubscriptionUseCases
 from ..usecases.records import Held
-from .convert import pending_proto, refund_proto, subscription_proto
+from .convert import money, pending_proto, refund_proto, subscription_proto
 
 
 async def subscription_views(
@@ -31,6 +31,15 @@ async def subscription_views(
         refund = refunds.get(held.subscription_id)
         if refund is not None:
             view.refund.CopyFrom(refund_proto(refund))
+            # What was paid back on each term's own payment (the refund names payments by order).
+            back: dict[str, int] = {}
+            for payment in refund.payments:
+                if payment.order_id is not None:
+                    key = str(payment.order_id)
+                    back[key] = back.get(key, 0) + payment.amount_minor
+            for term in view.terms:
+                if back.get(term.order_id):
+                    term.refunded.CopyFrom(money(back[term.order_id], refund.currency_code))
         cancellation = cancellations.get(held.subscription_id)
         if cancellation is not None:
             view.cancel_time.FromDatetime(cancellation.cancel_time)

@@ -246,6 +246,11 @@ async def test_stacked_terms_each_by_its_own_cooling_off_and_pending_orders_canc
     assert lines(quoted) == newest_first
     done = await refund(admin, operator, sub_id)
     assert figures(done.refund) == expected and lines(done.refund) == newest_first
+    # Each term shows what was paid back on its own payment.
+    assert [(t.order_id, t.refunded.amount_minor) for t in done.subscription.terms] == [
+        (first.order.order_id, 13_462),
+        (second.order.order_id, 14_800),
+    ]
     state = await subscription_app.pool.fetchval(
         "SELECT state FROM orders WHERE order_id = $1", uuid.UUID(unpaid.order.order_id)
     )
