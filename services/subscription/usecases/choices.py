@@ -166,8 +166,8 @@ class Choices:
             before=before,
             limit=limit,
         )
-        found = [await records.load(conn, row) for row in rows]
-        return [held for held in found if held is not None]
+        plans = await records.plans_of(conn, rows)  # one query for the page
+        return [records.Held(row, records.subscription(row, plans), plans) for row in rows]
 
     async def parked(
         self,

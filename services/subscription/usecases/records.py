@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..domain import plans as rules
@@ -33,22 +34,16 @@ class Held:
         return self.plans[(plan.code, plan.version)]
 
 
-async def load(conn, row: SubscriptionRow | None) -> Held | None:
-    if row is None:
-        return None
-    keys = {(row.order_plan_id, row.order_plan_version)}
-    keys |= {(t.plan_id, t.plan_version) for t in row.terms}
-    if row.renewal_plan_id is not None and row.renewal_plan_version is not None:
-        keys.add((row.renewal_plan_id, row.renewal_plan_version))
-    found = await plan_store.versions(conn, keys)
+def subscription(row: SubscriptionRow, plans: dict[tuple[str, int], PlanRow]) -> Subscription:
+    """The domain value of a row whose plan versions are in `plans`."""
 
     def plan(plan_id: str, version: int) -> rules.Plan:
-        return found[(plan_id, version)].rules
+        return plans[(plan_id, version)].rules
 
     renewal = None
     if row.renewal_plan_id is not None and row.renewal_plan_version is not None:
         renewal = plan(row.renewal_plan_id, row.renewal_plan_version)
-    sub = Subscription(
+    return Subscription(
         member_id=str(row.member_id),
         state=State(row.state),
         order_plan=plan(row.order_plan_id, row.order_plan_version),
@@ -73,7 +68,25 @@ async def load(conn, row: SubscriptionRow | None) -> Held | None:
         ended_at=row.ended_at,
         refunded_minor=row.refunded_minor,
     )
-    return Held(row, sub, found)
+
+
+async def plans_of(conn, rows: Iterable[SubscriptionRow]) -> dict[tuple[str, int], PlanRow]:
+    """The plan versions the rows name (their first order's, their terms', their renewal's),
+    in one query however many rows."""
+    keys: set[tuple[str, int]] = set()
+    for row in rows:
+        keys.add((row.order_plan_id, row.order_plan_version))
+        keys |= {(t.plan_id, t.plan_version) for t in row.terms}
+        if row.renewal_plan_id is not None and row.renewal_plan_version is not None:
+            keys.add((row.renewal_plan_id, row.renewal_plan_version))
+    return await plan_store.versions(conn, keys)
+
+
+async def load(conn, row: SubscriptionRow | None) -> Held | None:
+    if row is None:
+        return None
+    found = await plans_of(conn, [row])
+    return Held(row, subscription(row, found), found)
 
 
 async def get(conn, subscription_id: uuid.UUID, *, lock: bool = False) -> Held | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterable
 
 import asyncpg
 
@@ -28,10 +27,7 @@ from services.kit.refusals import Refusal
 from ..deps import SubscriptionDeps
 from ..domain import renewal
 from ..domain.lifecycle import MemberStatus, State
-from ..domain.subscriptions import Subscription
-from ..domain.terms import Channel, Term
 from ..store import orders as order_store
-from ..store import plans as plan_store
 from ..store import renewals as store
 from ..store import subscriptions as sub_store
 from ..store.orders import PENDING, Order
@@ -44,53 +40,6 @@ log = logging.get("subscription.renewals")
 SYSTEM = "system"
 NOT_PAID_IN_TIME = "not_paid_in_time"
 MEMBER_FROZEN = "member_frozen"
-
-
-def _subscription(row: SubscriptionRow, plans: dict[tuple[str, int], PlanRow]) -> Subscription:
-    """The domain value of a row whose plan versions are in `plans` (records.load for many rows
-    at once: one plan query per batch, not per subscription)."""
-
-    def plan(plan_id: str, version: int):
-        return plans[(plan_id, version)].rules
-
-    renewal_plan = None
-    if row.renewal_plan_id is not None and row.renewal_plan_version is not None:
-        renewal_plan = plan(row.renewal_plan_id, row.renewal_plan_version)
-    return Subscription(
-        member_id=str(row.member_id),
-        state=State(row.state),
-        order_plan=plan(row.order_plan_id, row.order_plan_version),
-        ordered_at=row.ordered_at,
-        terms=tuple(
-            Term(
-                plan(t.plan_id, t.plan_version),
-                t.start_time,
-                t.end_time,
-                t.paid_minor,
-                t.paid_at,
-                Channel(t.channel),
-            )
-            for t in row.terms
-        ),
-        auto_renew=row.auto_renew,
-        renewal_plan=renewal_plan,
-        anchor_day=row.anchor_day,
-        grace_until=row.grace_until,
-        attempts=row.attempts,
-        last_attempt_at=row.last_attempt_at,
-        ended_at=row.ended_at,
-        refunded_minor=row.refunded_minor,
-    )
-
-
-async def _plans(conn, rows: Iterable[SubscriptionRow]) -> dict[tuple[str, int], PlanRow]:
-    keys: set[tuple[str, int]] = set()
-    for row in rows:
-        keys.add((row.order_plan_id, row.order_plan_version))
-        keys |= {(t.plan_id, t.plan_version) for t in row.terms}
-        if row.renewal_plan_id is not None and row.renewal_plan_version is not None:
-            keys.add((row.renewal_plan_id, row.renewal_plan_version))
-    return await plan_store.versions(conn, keys)
 
 
 async def close_order(
@@ -159,7 +108,7 @@ class Renewals:
         self, conn, due: list[uuid.UUID], now: dt.datetime, policy: renewal.RenewalPolicy
     ) -> set[uuid.UUID]:
         loaded = await store.load(conn, due)
-        plans = await _plans(conn, (item.row for item in loaded))
+        plans = await records.plans_of(conn, (item.row for item in loaded))
         pending = await order_store.lock_free(
             conn, [i.row.order_id for i in loaded if i.row.order_id is not None]
         )
@@ -168,7 +117,7 @@ class Renewals:
         attempts: list[store.Attempt] = []
         for item in loaded:
             row = item.row
-            sub = _subscription(row, plans)
+            sub = records.subscription(row, plans)
             status = MemberStatus(item.member_status)
             charge = renewal.charge(sub, status, now, self._zone, policy)
             if isinstance(charge, Refusal):
@@ -321,7 +270,7 @@ class Renewals:
 
     async def _clock(self, conn, due: list[uuid.UUID], now: dt.datetime) -> set[uuid.UUID]:
         loaded = await store.load(conn, due)
-        plans = await _plans(conn, (item.row for item in loaded))
+        plans = await records.plans_of(conn, (item.row for item in loaded))
         orders = await order_store.lock_free(
             conn, [i.row.order_id for i in loaded if i.row.order_id is not None]
         )
@@ -331,7 +280,7 @@ class Renewals:
             row = item.row
             if row.order_id is not None and row.order_id not in orders:
                 continue  # its order is being paid right now: the next run sees the outcome
-            sub = _subscription(row, plans)
+            sub = records.subscription(row, plans)
             after = renewal.on_clock(sub, now, grace, self._window)
             if after is None:
                 continue
