@@ -19,16 +19,12 @@ import contextlib
 import datetime as dt
 import json
 import os
-import sys
 import time
 import timeit
 import uuid
 from pathlib import Path
 
-import aio_pika
-import aiohttp
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from loyalty.giftcard.v1 import giftcard_service_pb2 as pb
 from loyalty.giftcard.v1 import giftcard_service_pb2_grpc as pb_grpc
@@ -40,21 +36,23 @@ from services.giftcard.app import GiftcardApp
 from services.giftcard.domain import cards as numbers
 from services.giftcard.domain import pins
 from services.giftcard.store import stock_checks
-from services.identity.app import IdentityApp
-from services.kit import db, events, journal
-from tests.perf import points_bench
-from tests.perf.common import RESULTS, Clock, CpuMeter, percentile, pids_named, write
-from tests.perf.points_bench import (
+from services.kit import journal
+from tests.perf.common import (
     CLIENTS,
     HOT_CLIENTS,
-    REPLICAS,
+    RESULTS,
     SECONDS,
-    RoundRobin,
+    Clock,
     closed_loop,
-    free_port,
-    pgbench_simple_update,
+    cpu_per_call,
+    percentile,
+    phases_wanted,
+    rates,
+    ratio,
+    results_name,
+    write,
 )
-from tests.support import harness, servers
+from tests.perf.setup import REPLICAS, ServiceBench, noop_max, pgbench, stop_replica
 
 FACE_MINOR = 1000_00  # a 1,000 CNY card
 CARDS = 2000  # distinct cards the redeeming clients take turns on
@@ -96,17 +94,6 @@ def _process_start() -> float | None:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_per_call(run: dict) -> dict:
-    """CPU milliseconds the replicas and PostgreSQL spent per call: steadier than calls per
-    second when other work shares the machine."""
-    cores, per_second = run.get("cpu_cores", {}), run.get("per_second")
-    return {
-        f"{role}_cpu_ms_per_call": round(cores[role] * 1000 / per_second, 3)
-        for role in ("replicas", "postgres")
-        if per_second and role in cores
-    }
-
-
 def points_reference() -> dict:
     """points' reserve_capture (its ReserveHold + CaptureHold pair) from .bench/points*.json,
     and whether that file was written by this run (same machine state, same server)."""
@@ -139,58 +126,6 @@ def points_reference() -> dict:
     return out
 
 
-async def start_replica(settings, index: int | str):
-    """`python -m services.giftcard serve` with the bench's settings; waits for /readyz."""
-    grpc_port, ops_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "GIFTCARD_DATABASE_URL": settings.dsn(),
-        "GIFTCARD_GRPC_PORT": str(grpc_port),
-        "GIFTCARD_OPS_PORT": str(ops_port),
-        "GIFTCARD_POOL_MAX": "20",
-        "GIFTCARD_PIN_KEY": settings.pin_key.get_secret_value(),
-        "GIFTCARD_PIN_KEY_ID": settings.pin_key_id,
-        "LOYALTY_LOG_LEVEL": "WARNING",
-        "LOYALTY_AMQP_URL": settings.amqp_url.get_secret_value(),  # as the run's giftcard user
-        "LOYALTY_EVENT_PUBLISHERS": settings.event_publishers,
-        "LOYALTY_JWKS_URL": settings.jwks_url,
-        "LOYALTY_EVENTS_EXCHANGE": settings.events_exchange,
-        "LOYALTY_COMMERCE_EXCHANGE": settings.commerce_exchange,
-        "LOYALTY_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
-        "LOYALTY_UNROUTED_EXCHANGE": settings.unrouted_exchange,
-        "LOYALTY_QUEUE_PREFIX": settings.queue_prefix,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.giftcard",
-        "serve",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if process.returncode is not None:
-                break  # it stopped (a setting it refuses): no point waiting
-            try:
-                async with session.get(f"http://127.0.0.1:{ops_port}/readyz") as response:
-                    if response.status == 200:
-                        return process, grpc_port
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    await stop_replica(process)
-    raise RuntimeError(f"giftcard replica {index} did not become ready ({process.returncode})")
-
-
-async def stop_replica(process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-            process.terminate()
-    await process.wait()
-
-
 class Steps:
     """Latencies of the RPCs inside one measured call (a redemption is two)."""
 
@@ -211,61 +146,16 @@ class Steps:
         }
 
 
-class Bench:
+class Bench(ServiceBench):
     """Identity (for tokens), a fresh giftcard database, the replicas, stubs, the people of the
     back office, the cards (made on first use) and the calls."""
 
-    async def __aenter__(self) -> Bench:
-        self._stack = contextlib.AsyncExitStack()
-        await self._stack.__aenter__()
-        try:
-            await self._start()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._stack.aclose()
+    app_class = GiftcardApp
 
     async def _start(self) -> None:
-        push = self._stack.push_async_callback
-        identity = IdentityApp(harness.settings(IdentityApp))
-        await servers.fresh_database(identity.settings.dsn())
-        push(servers.drop_database, identity.settings.dsn())
-        await identity.migrate()
-        await identity.start(relay=False, consume=False, schedule=False)
-        push(identity.stop)
-        self.identity = identity
-        self.settings = settings = harness.settings(GiftcardApp, identity=identity)
-        await servers.fresh_database(settings.dsn())
-        push(servers.drop_database, settings.dsn())
-        app = GiftcardApp(settings)
-        await app.migrate()
-        self.pool = await db.create_pool(settings.dsn(), 1, 4)
-        push(self.pool.close)
-        amqp = await aio_pika.connect_robust(servers.AMQP_URL)
-        push(amqp.close)
-        push(servers.delete_queues, amqp, app)  # its queue names need no running app
-        # Events must be routable for the relay: a queue of ours takes them and is deleted after.
-        channel = await amqp.channel()
-        (exchange,) = await events.declare_exchanges(
-            channel, settings.events_exchange, unrouted=settings.unrouted_exchange
-        )
-        sink = await channel.declare_queue(f"bench.{servers.RUN}.giftcard", auto_delete=False)
-        push(sink.delete, if_unused=False, if_empty=False)
-        await sink.bind(exchange, routing_key="#")
-        # The service runs as its own processes (replicas), as in production: the load
-        # generator here must not share an event loop with the server it measures.
-        self.replicas = []
-        for index in range(REPLICAS):
-            process, port = await start_replica(settings, index)
-            push(stop_replica, process)
-            self.replicas.append((process, port))
-        channels = [self.channel(port) for _, port in self.replicas]
-        self.giftcard = RoundRobin([pb_grpc.GiftcardServiceStub(c) for c in channels])
-        self.wallet = RoundRobin([wpb_grpc.WalletServiceStub(c) for c in channels])
-        self.health = RoundRobin([health_pb2_grpc.HealthStub(c) for c in channels])
+        await super()._start()
+        self.giftcard = self.stubs(pb_grpc.GiftcardServiceStub)
+        self.wallet = self.stubs(wpb_grpc.WalletServiceStub)
         self.checkout = self.token("bench-storefront", "service", STOREFRONT)
         # The back office: a different person in each role (maker-checker holds).
         self.staff = {
@@ -285,32 +175,11 @@ class Bench:
         self.cards: list[tuple[str, str]] = []
         self.hot: list[tuple[str, str]] = []
 
-    def channel(self, port: int) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        self._stack.push_async_callback(channel.close)
-        return channel
-
-    def token(self, subject: str, kind: str, scopes: list[str]) -> tuple:
-        token = self.identity.signer.access_token(
-            subject=subject, kind=kind, ttl=3600, now=dt.datetime.now(dt.UTC), scopes=scopes
-        )
-        return (("authorization", f"Bearer {token}"),)
-
-    def meter(self, replicas: list[int] | None = None) -> CpuMeter:
-        pids = replicas if replicas is not None else [p.pid for p, _ in self.replicas]
-        return CpuMeter(
-            {
-                "load_generator": lambda: [os.getpid()],
-                "replicas": lambda: pids,
-                "postgres": self._postgres_pids,
-                "broker": lambda: pids_named("beam.smp"),
-            }
-        )
-
-    def _postgres_pids(self) -> list[int]:
-        """This benchmark's backends and the server's own processes, counted by points' query
-        (it reads only `self.settings`)."""
-        return points_bench.Bench._postgres_pids(self)  # type: ignore[arg-type]
+    def replica_env(self) -> dict[str, str]:
+        return {
+            "GIFTCARD_PIN_KEY": self.settings.pin_key.get_secret_value(),
+            "GIFTCARD_PIN_KEY_ID": self.settings.pin_key_id,
+        }
 
     # --- the back office, through its RPCs ------------------------------------------------
     async def product(self, stub, face_minor: int) -> str:
@@ -525,16 +394,8 @@ class Bench:
 
 
 # --- phases: each adds its figures to `results` --------------------------------------------
-async def pgbench(bench: Bench, results: dict) -> None:
-    results["pgbench_simple_update"] = await asyncio.to_thread(pgbench_simple_update, int(SECONDS))
-
-
 async def noop(bench: Bench, results: dict) -> None:
-    results["noop_max"] = {
-        **await closed_loop(bench.noop, CLIENTS, SECONDS, bench.meter()),
-        "clients": CLIENTS,
-        "what": "grpc health Check through the same channels, metadata and interceptor",
-    }
+    results["noop_max"] = await noop_max(bench, CLIENTS)
 
 
 async def _redeeming(bench: Bench, call, clients: int, **about) -> dict:
@@ -616,7 +477,7 @@ async def generation(bench: Bench, results: dict) -> None:
     """A 100,000-card batch on a replica of its own (fresh: its peak memory is the batch's):
     the request and its approvals, generation (RSS sampled meanwhile), the export of every
     secret at the default page size."""
-    process, port = await start_replica(bench.settings, "generation")
+    process, port = await bench.start_replica("generation")
     try:
         stub = pb_grpc.GiftcardServiceStub(bench.channel(port))
         pid = process.pid
@@ -701,10 +562,7 @@ PHASES = {
 
 
 def ratios(results: dict) -> dict:
-    def ratio(a, b):
-        return round(a / b, 3) if a and b else None
-
-    per_second = {k: v.get("per_second") for k, v in results.items() if isinstance(v, dict)}
+    per_second = rates(results)
     points = results.get("points_reference", {})
     same_run = points.get("same_run")
     return {
@@ -728,12 +586,8 @@ def ratios(results: dict) -> dict:
 
 
 async def main() -> None:
-    wanted = os.environ.get("BENCH_PHASES")
-    chosen = (
-        [p.strip() for p in wanted.split(",") if p.strip() in PHASES] if wanted else list(PHASES)
-    )
+    chosen = phases_wanted(PHASES, "giftcard")
     if not chosen:
-        print(f"no giftcard phase in BENCH_PHASES={wanted} (phases: {', '.join(PHASES)})")
         return
     results: dict = {"replicas": REPLICAS, "seconds_per_phase": SECONDS}
     async with Bench() as bench:
@@ -755,8 +609,7 @@ async def main() -> None:
         checks = {k: c.sql for k, c in stock_checks.CHECKS.items()}
         discrepancies = await journal.snapshot(bench.pool, checks)
         results["reconciliation_discrepancies"] = {k: len(v) for k, v in discrepancies.items()}
-    # A run of some phases only does not overwrite the figures of a full run.
-    write("giftcard" if chosen == list(PHASES) else "giftcard." + "+".join(chosen), results)
+    write(results_name("giftcard", chosen, PHASES), results)
 
 
 if __name__ == "__main__":

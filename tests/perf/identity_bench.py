@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,8 @@ from services.identity.app import IdentityApp
 from services.identity.config import IdentitySettings
 from services.kit import auth, db, events, outbox
 from tests.perf.common import Clock, summary, write
-from tests.support import bus, harness, identity_fakes, servers
+from tests.perf.setup import migrated_app
+from tests.support import bus, identity_fakes, servers
 
 CONCURRENCY = 8
 USERS = 120
@@ -206,26 +208,23 @@ async def main() -> None:
     params = production_argon2()
     # One benchmark client registers and signs in many members from one address: the limits
     # meant for strangers would measure the limiter, not the hashing.
-    settings = harness.settings(IdentityApp, **params, relay_poll_seconds=1.0, **_NO_SOURCE_LIMITS)
-    # The relay under test is started by hand below, on its own exchange.
-    await servers.fresh_database(settings.dsn())
-    app = IdentityApp(settings)
-    await app.migrate()
-    await app.start(relay=False)
-    app.deps.codes = identity_fakes.codes  # codes handed to the benchmark, not written to files
-    amqp = await aio_pika.connect_robust(servers.AMQP_URL)
-    tap = bus.Tap()
-    await tap.start(amqp, settings.events_exchange)  # identity's own events stay routable
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        app = await migrated_app(
+            stack, IdentityApp, **params, relay_poll_seconds=1.0, **_NO_SOURCE_LIMITS
+        )
+        # The relay under test is started by hand below, on its own exchange.
+        await app.start(relay=False)
+        app.deps.codes = identity_fakes.codes  # codes handed to the benchmark, not written to files
+        amqp = await aio_pika.connect_robust(servers.AMQP_URL)
+        stack.push_async_callback(amqp.close)
+        stack.push_async_callback(app.stop)  # before the connection closes
+        tap = bus.Tap()
+        await tap.start(amqp, app.settings.events_exchange)  # identity's own events stay routable
         results = {
             "token_verification": await bench_tokens(app),
             "register_login": await bench_register_login(app, params),
             "outbox_relay": await bench_relay(app, amqp),
         }
-    finally:
-        await app.stop()
-        await amqp.close()
-        await servers.drop_database(settings.dsn())
     write("identity", results)
 
 

@@ -17,16 +17,9 @@ PHASES, others ignored).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
-import os
-import sys
 import uuid
 
-import aio_pika
-import aiohttp
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from loyalty.subscription.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import subscription_admin_service_pb2 as admin_pb
@@ -34,22 +27,19 @@ from loyalty.subscription.v1 import subscription_admin_service_pb2_grpc as admin
 from loyalty.subscription.v1 import subscription_service_pb2 as pb
 from loyalty.subscription.v1 import subscription_service_pb2_grpc as pb_grpc
 from loyalty.type.v1 import money_pb2
-from services.identity.app import IdentityApp
-from services.kit import db, events
 from services.subscription.app import SubscriptionApp
-from tests.perf import points_bench
-from tests.perf.common import CpuMeter, pids_named, write
-from tests.perf.giftcard_bench import cpu_per_call, stop_replica
-from tests.perf.points_bench import (
+from tests.perf.common import (
     HOT_CLIENTS,
-    REPLICAS,
     SECONDS,
-    RoundRobin,
     closed_loop,
-    free_port,
-    pgbench_simple_update,
+    cpu_per_call,
+    phases_wanted,
+    rates,
+    ratio,
+    results_name,
+    write,
 )
-from tests.support import harness, servers
+from tests.perf.setup import REPLICAS, ServiceBench, noop_max, pgbench
 
 PLAN = "bench_monthly"
 PERK, COUPON = "bench_perk", "bench_coupon"
@@ -60,140 +50,35 @@ UPLOAD = 10_000  # UploadPerkCodes takes at most this many
 SCOPES = {"operator": ["subscription:admin"], "service": ["subscription:checkout"]}
 
 
-async def start_replica(settings, index: int):
-    """`python -m services.subscription serve` with the bench's settings; waits for /readyz."""
-    grpc_port, ops_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "SUBSCRIPTION_DATABASE_URL": settings.dsn(),
-        "SUBSCRIPTION_GRPC_PORT": str(grpc_port),
-        "SUBSCRIPTION_OPS_PORT": str(ops_port),
-        "SUBSCRIPTION_POOL_MAX": "20",
+def code_keys(settings) -> dict[str, str]:
+    """The key the service seals partner codes with, for a process of the service."""
+    return {
         "SUBSCRIPTION_CODE_KEY": settings.code_key.get_secret_value(),
         "SUBSCRIPTION_CODE_KEY_ID": settings.code_key_id,
-        "LOYALTY_LOG_LEVEL": "WARNING",
-        "LOYALTY_AMQP_URL": settings.amqp_url.get_secret_value(),  # as the run's user
-        "LOYALTY_EVENT_PUBLISHERS": settings.event_publishers,
-        "LOYALTY_JWKS_URL": settings.jwks_url,
-        "LOYALTY_EVENTS_EXCHANGE": settings.events_exchange,
-        "LOYALTY_COMMERCE_EXCHANGE": settings.commerce_exchange,
-        "LOYALTY_DEAD_LETTER_EXCHANGE": settings.dead_letter_exchange,
-        "LOYALTY_UNROUTED_EXCHANGE": settings.unrouted_exchange,
-        "LOYALTY_QUEUE_PREFIX": settings.queue_prefix,
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.subscription",
-        "serve",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if process.returncode is not None:
-                break  # it stopped (a setting it refuses): no point waiting
-            try:
-                async with session.get(f"http://127.0.0.1:{ops_port}/readyz") as response:
-                    if response.status == 200:
-                        return process, grpc_port
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    await stop_replica(process)
-    raise RuntimeError(f"subscription replica {index} did not become ready")
 
 
 def _cny(minor: int) -> money_pb2.Money:
     return money_pb2.Money(currency_code="CNY", amount_minor=minor)
 
 
-class Bench:
+class Bench(ServiceBench):
     """Identity (for tokens), a fresh subscription database, the replicas, stubs, one pool of
     partner codes, a plan with a partner perk and a coupon pack, the members and the calls."""
 
-    async def __aenter__(self) -> Bench:
-        self._stack = contextlib.AsyncExitStack()
-        await self._stack.__aenter__()
-        try:
-            await self._start()
-        except BaseException:
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self._stack.aclose()
+    app_class = SubscriptionApp
 
     async def _start(self) -> None:
-        push = self._stack.push_async_callback
-        identity = IdentityApp(harness.settings(IdentityApp))
-        await servers.fresh_database(identity.settings.dsn())
-        push(servers.drop_database, identity.settings.dsn())
-        await identity.migrate()
-        await identity.start(relay=False, consume=False, schedule=False)
-        push(identity.stop)
-        self.identity = identity
-        self.settings = settings = harness.settings(SubscriptionApp, identity=identity)
-        await servers.fresh_database(settings.dsn())
-        push(servers.drop_database, settings.dsn())
-        app = SubscriptionApp(settings)
-        await app.migrate()
-        self.pool = await db.create_pool(settings.dsn(), 1, 4)
-        push(self.pool.close)
-        amqp = await aio_pika.connect_robust(servers.AMQP_URL)
-        push(amqp.close)
-        push(servers.delete_queues, amqp, app)
-        # Events must be routable for the relay: a queue of ours takes them and is deleted after.
-        channel = await amqp.channel()
-        (exchange,) = await events.declare_exchanges(
-            channel, settings.events_exchange, unrouted=settings.unrouted_exchange
-        )
-        sink = await channel.declare_queue(f"bench.{servers.RUN}.subscription", auto_delete=False)
-        push(sink.delete, if_unused=False, if_empty=False)
-        await sink.bind(exchange, routing_key="#")
-        self.replicas = []
-        for index in range(REPLICAS):
-            process, port = await start_replica(settings, index)
-            push(stop_replica, process)
-            self.replicas.append((process, port))
-        channels = []
-        for _, port in self.replicas:
-            channel_ = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-            push(channel_.close)
-            channels.append(channel_)
-        self.stub = RoundRobin([pb_grpc.SubscriptionServiceStub(c) for c in channels])
-        self.admin = RoundRobin([admin_grpc.SubscriptionAdminServiceStub(c) for c in channels])
-        self.health = RoundRobin([health_pb2_grpc.HealthStub(c) for c in channels])
-        self.operator = self.token("bench-operator", "operator")
-        self.checkout = self.token("bench-storefront", "service")
+        await super()._start()
+        self.stub = self.stubs(pb_grpc.SubscriptionServiceStub)
+        self.admin = self.stubs(admin_grpc.SubscriptionAdminServiceStub)
+        self.operator = self.token("bench-operator", "operator", SCOPES["operator"])
+        self.checkout = self.token("bench-storefront", "service", SCOPES["service"])
         self.members: list[str] = []
         self.arranged: dict | None = None
 
-    def token(self, subject: str, kind: str) -> tuple:
-        token = self.identity.signer.access_token(
-            subject=subject,
-            kind=kind,
-            ttl=3600,
-            now=dt.datetime.now(dt.UTC),
-            scopes=SCOPES.get(kind, []),
-        )
-        return (("authorization", f"Bearer {token}"),)
-
-    def meter(self) -> CpuMeter:
-        replicas = [process.pid for process, _ in self.replicas]
-        return CpuMeter(
-            {
-                "load_generator": lambda: [os.getpid()],
-                "replicas": lambda: replicas,
-                "postgres": self._postgres_pids,
-                "broker": lambda: pids_named("beam.smp"),
-            }
-        )
-
-    def _postgres_pids(self) -> list[int]:
-        return points_bench.Bench._postgres_pids(self)  # type: ignore[arg-type]
+    def replica_env(self) -> dict[str, str]:
+        return code_keys(self.settings)
 
     # --- arranging, through the RPCs --------------------------------------------------------
     async def arrange(self) -> dict:
@@ -309,16 +194,8 @@ class Bench:
 
 
 # --- phases: each adds its figures to `results` --------------------------------------------
-async def pgbench(bench: Bench, results: dict) -> None:
-    results["pgbench_simple_update"] = await asyncio.to_thread(pgbench_simple_update, int(SECONDS))
-
-
 async def noop(bench: Bench, results: dict) -> None:
-    results["noop_max"] = {
-        **await closed_loop(bench.noop, HOT_CLIENTS, SECONDS, bench.meter()),
-        "clients": HOT_CLIENTS,
-        "what": "grpc health Check through the same channels, metadata and interceptor",
-    }
+    results["noop_max"] = await noop_max(bench, HOT_CLIENTS)
 
 
 async def perk_hot(bench: Bench, results: dict) -> None:
@@ -365,10 +242,7 @@ async def handed_out(bench: Bench) -> dict:
 
 
 def ratios(results: dict) -> dict:
-    def ratio(a, b):
-        return round(a / b, 3) if a and b else None
-
-    per_second = {k: v.get("per_second") for k, v in results.items() if isinstance(v, dict)}
+    per_second = rates(results)
     perk = per_second.get(f"perk_hot_{HOT_CLIENTS}_clients")
     return {
         "perk_hot_vs_pgbench": ratio(perk, results.get("pgbench_simple_update", {}).get("tps")),
@@ -378,12 +252,8 @@ def ratios(results: dict) -> dict:
 
 
 async def main() -> None:
-    wanted = os.environ.get("BENCH_PHASES")
-    chosen = (
-        [p.strip() for p in wanted.split(",") if p.strip() in PHASES] if wanted else list(PHASES)
-    )
+    chosen = phases_wanted(PHASES, "subscription")
     if not chosen:
-        print(f"no subscription phase in BENCH_PHASES={wanted} (phases: {', '.join(PHASES)})")
         return
     results: dict = {"replicas": REPLICAS, "seconds_per_phase": SECONDS}
     async with Bench() as bench:
@@ -392,8 +262,7 @@ async def main() -> None:
         results["ratios"] = ratios(results)
         if bench.arranged is not None:
             results["inventory_check"] = await handed_out(bench)
-    name = "subscription_claims"
-    write(name if chosen == list(PHASES) else f"{name}." + "+".join(chosen), results)
+    write(results_name("subscription_claims", chosen, PHASES), results)
 
 
 if __name__ == "__main__":

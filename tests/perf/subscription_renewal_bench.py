@@ -16,16 +16,18 @@ is that work). BENCH_RENEWALS sets the count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import sys
 
 from services.identity.app import IdentityApp
-from services.kit import db
 from services.subscription.app import SubscriptionApp
 from tests.perf.common import Clock, CpuMeter, pids_named, write
-from tests.support import harness, servers
+from tests.perf.setup import child_env, migrated_app, open_pool
+from tests.perf.subscription_claims_bench import code_keys
+from tests.support import harness
 
 RENEWALS = int(os.environ.get("BENCH_RENEWALS", "100000"))
 PLAN = "bench_yearly"
@@ -105,14 +107,8 @@ async def charged_once(pool, count: int) -> dict:
 
 
 async def run_jobs_process(settings) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "SUBSCRIPTION_DATABASE_URL": settings.dsn(),
-        "SUBSCRIPTION_CODE_KEY": settings.code_key.get_secret_value(),
-        "SUBSCRIPTION_CODE_KEY_ID": settings.code_key_id,
-        "LOYALTY_LOG_LEVEL": "WARNING",
-    }
+    """`python -m services.subscription run-jobs` on the bench's database (its output piped)."""
+    env = child_env(SUBSCRIPTION_DATABASE_URL=settings.dsn(), **code_keys(settings))
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -133,53 +129,46 @@ def rate(count: int, seconds: float) -> dict:
 
 async def main() -> None:
     identity = IdentityApp(harness.settings(IdentityApp))  # the subscription settings need it
-    settings = harness.settings(SubscriptionApp, identity=identity, pool_max=4)
-    await servers.fresh_database(settings.dsn())
-    app = SubscriptionApp(settings)
-    results: dict = {"subscriptions": RENEWALS, "batch": settings.job_batch}
-    try:
-        await app.migrate()
-        pool = await db.create_pool(settings.dsn(), 1, 4)
-        try:
-            # Due now: the periods end within the renewal lead (a day).
-            end = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
-            results["arrange_seconds"] = await arrange(pool, RENEWALS, end)
-            async with pool.acquire() as conn:
-                await conn.execute("VACUUM ANALYZE")
+    async with contextlib.AsyncExitStack() as stack:
+        app = await migrated_app(stack, SubscriptionApp, identity=identity, pool_max=4)
+        settings = app.settings
+        results: dict = {"subscriptions": RENEWALS, "batch": settings.job_batch}
+        pool = await open_pool(stack, settings.dsn())
+        # Due now: the periods end within the renewal lead (a day).
+        end = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+        results["arrange_seconds"] = await arrange(pool, RENEWALS, end)
+        async with pool.acquire() as conn:
+            await conn.execute("VACUUM ANALYZE")
 
-            def meter() -> CpuMeter:
-                # A job process started and ended within the phase is not seen by the meter:
-                # in `two_replicas` the jobs' CPU is in `other`.
-                return CpuMeter(
-                    {
-                        "bench": lambda: [os.getpid()],
-                        "postgres": lambda: pids_named("postgres", "postmaster"),
-                    }
-                )
+        def meter() -> CpuMeter:
+            # A job process started and ended within the phase is not seen by the meter:
+            # in `two_replicas` the jobs' CPU is in `other`.
+            return CpuMeter(
+                {
+                    "bench": lambda: [os.getpid()],
+                    "postgres": lambda: pids_named("postgres", "postmaster"),
+                }
+            )
 
-            with meter() as cpu, Clock() as clock:
-                count = await app.usecases.renewals.request_due(pool)
-            results["one_run"] = {**rate(count, clock.seconds), "cpu_cores": cpu.cores}
-            results["one_run"]["check"] = await charged_once(pool, RENEWALS)
+        with meter() as cpu, Clock() as clock:
+            count = await app.usecases.renewals.request_due(pool)
+        results["one_run"] = {**rate(count, clock.seconds), "cpu_cores": cpu.cores}
+        results["one_run"]["check"] = await charged_once(pool, RENEWALS)
 
-            await made_due_again(pool)
-            processes: list[asyncio.subprocess.Process] = []
-            with meter() as cpu, Clock() as clock:
-                processes.extend([await run_jobs_process(settings) for _ in range(2)])
-                outputs = [await p.communicate() for p in processes]
-            said = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
-            split = [s["renewal_charges_requested"] for s in said]
-            results["two_replicas"] = {
-                **rate(sum(split), clock.seconds),
-                "charges_by_replica": split,
-                "cpu_cores": cpu.cores,
-                "check": await charged_once(pool, RENEWALS),
-                "note": "seconds include starting both processes",
-            }
-        finally:
-            await pool.close()
-    finally:
-        await servers.drop_database(settings.dsn())
+        await made_due_again(pool)
+        processes: list[asyncio.subprocess.Process] = []
+        with meter() as cpu, Clock() as clock:
+            processes.extend([await run_jobs_process(settings) for _ in range(2)])
+            outputs = [await p.communicate() for p in processes]
+        said = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+        split = [s["renewal_charges_requested"] for s in said]
+        results["two_replicas"] = {
+            **rate(sum(split), clock.seconds),
+            "charges_by_replica": split,
+            "cpu_cores": cpu.cores,
+            "check": await charged_once(pool, RENEWALS),
+            "note": "seconds include starting both processes",
+        }
     write("subscription_renewal", results)
 
 
