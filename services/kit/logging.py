@@ -23,8 +23,6 @@ SENSITIVE_KEYS = frozenset(
         "id_number",
         "legal_name",
         "pin",
-        "code",
-        "codes",
         "identifier",
         "subject",
         "amqp_url",
