@@ -29,7 +29,9 @@ from urllib.parse import unquote, urlsplit
 from . import errors
 
 # The event sources and the broker user that publishes each, by default. A service's source is
-# its name; storefronts publish the `commerce` source.
+# its name; storefronts publish the `commerce` source; outside systems whose events the suite
+# consumes publish their own `loyalty.<source>.…` types (risk: the platform's risk assessments;
+# credit: a credit bureau's scores).
 SOURCES: dict[str, str] = {
     "identity": "identity",
     "growth": "growth",
@@ -37,7 +39,11 @@ SOURCES: dict[str, str] = {
     "subscription": "subscription",
     "giftcard": "giftcard",
     "commerce": "storefront",
+    "risk": "risk",
+    "credit": "credit",
 }
+# Sources outside the suite: they publish their events and nothing else.
+OUTSIDE = frozenset({"risk", "credit"})
 DEFAULT_SPEC = ",".join(f"{source}={user}" for source, user in SOURCES.items())
 COMMERCE = "commerce"
 
@@ -131,7 +137,9 @@ def definitions(users: Mapping[str, tuple[str, str]], names: Names, vhost: str =
     under its own types, and write to the default exchange (the `dead-letters replay` command
     puts a message back into the service's queue through it; a consumer trusts such a message
     only from its own user). A storefront's user may publish commerce events only and read the
-    suite's events into queues of its own (`<prefix>storefront.…`)."""
+    suite's events into queues of its own (`<prefix>storefront.…`). An outside system's user
+    (OUTSIDE) may publish its own `loyalty.<source>.…` types on the events exchange, nothing
+    else."""
     prefix = re.escape(names.queue_prefix)
     unrouted = re.escape(names.unrouted)  # an exchange and a queue of that name
     result: dict = {"users": [], "permissions": [], "topic_permissions": []}
@@ -145,7 +153,11 @@ def definitions(users: Mapping[str, tuple[str, str]], names: Names, vhost: str =
             }
         )
         own = f"{prefix}{re.escape(user if source == COMMERCE else source)}\\..*"
-        if source == COMMERCE:
+        if source in OUTSIDE:
+            # An outside system only publishes its own types: it reads and declares nothing.
+            grants = {"configure": "^$", "write": f"^{re.escape(names.events)}$", "read": "^$"}
+            topics = [(names.events, f"^loyalty\\.{re.escape(source)}\\.")]
+        elif source == COMMERCE:
             commerce = re.escape(names.commerce)
             grants = {
                 "configure": _any_of(own, commerce),

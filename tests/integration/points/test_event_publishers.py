@@ -124,3 +124,20 @@ def test_the_run_trusts_each_source_to_its_own_user():
     assert spec.user_for(UNFROZEN) == user_of("identity")
     assert spec.user_for(PAID) == user_of("commerce")
     assert len({user_of(source) for source in publishers.SOURCES}) == len(publishers.SOURCES)
+
+
+async def test_an_outside_system_publishes_its_own_types_and_nothing_else(producers):
+    """A credit bureau (an outside system) writes its `loyalty.credit.*` events on the events
+    exchange; not another source's types, not the commerce exchange, and it reads no queue."""
+    bureau = await producers("credit")
+    me = user_of("credit")
+    await _publish_raw(
+        bureau, NAMES["events_exchange"], "loyalty.credit.score.reported.v1", user_id=me
+    )
+    with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+        await _publish_raw(bureau, NAMES["events_exchange"], UNFROZEN, user_id=me)
+    with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+        await _publish_raw(bureau, NAMES["commerce_exchange"], PAID, user_id=me)
+    channel = await bureau.channel()
+    with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+        await channel.declare_queue("", exclusive=True)
