@@ -86,6 +86,10 @@ async def services(identity_app, amqp):
                         identity=identity_app,
                         schedule=False,
                         database_url=servers.database_url(f"{service}_hostile"),
+                        # One caller at a time: small pools keep the run's connections within
+                        # a server's default 100.
+                        pool_min=1,
+                        pool_max=3,
                     )
                 )
             )

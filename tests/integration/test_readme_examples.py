@@ -38,29 +38,36 @@ def test_the_section_has_examples_of_every_service_it_names():
     assert "/ClaimBenefit" in script and "/RedeemCode" in script
 
 
+# The examples are one caller's: small pools keep the run's connections within a server's 100.
+SMALL_POOL = {"pool_min": 1, "pool_max": 3}
+
+
 @pytest.mark.skipif(not BUF.exists(), reason="buf is installed by `npm ci` (make lint, CI)")
 async def test_the_readme_examples_run_in_order(amqp):
     async with (
         harness.running(
-            IdentityApp, amqp, database_url=servers.database_url("identity_readme")
+            IdentityApp, amqp, database_url=servers.database_url("identity_readme"), **SMALL_POOL
         ) as identity,
         harness.running(
             PointsApp,
             amqp,
             identity=identity,
             database_url=servers.database_url("points_readme"),
+            **SMALL_POOL,
         ) as points,
         harness.running(
             GiftcardApp,
             amqp,
             identity=identity,
             database_url=servers.database_url("giftcard_readme"),
+            **SMALL_POOL,
         ) as giftcard,
         harness.running(
             SubscriptionApp,
             amqp,
             identity=identity,
             database_url=servers.database_url("subscription_readme"),
+            **SMALL_POOL,
         ) as subscription,
     ):
         script = examples()
