@@ -237,11 +237,6 @@ class CheckedWorld(WorldBase):
             {q.benefit_id: (q.remaining, q.in_stock) for q in quotas.quotas},
         )
         multiplier = m.multiplier(member)
-        if self.fills("multiplier_while_frozen") and self.status(member) is not MemberStatus.ACTIVE:
-            # MODEL GAP (frozen member): the contract (GetMemberBenefits) gives a frozen or
-            # closed member no member price nor multiplier; the model's multiplier looks at
-            # the subscription only.
-            multiplier = 1
         b = benefits.benefits
         self.same(
             f"{member}'s points multiplier", multiplier, b.points_multiplier if b.subscribed else 1

@@ -204,10 +204,13 @@ class MemberTerms:
     member_discount_bp: int  # 0: list prices
 
 
-def member_terms(sub: Subscription | None, now: dt.datetime) -> MemberTerms:
+def member_terms(
+    sub: Subscription | None, now: dt.datetime, member: MemberStatus = MemberStatus.ACTIVE
+) -> MemberTerms:
     """The multiplier and member price a member has now: their plan's while entitled (active
-    or grace, before the end), nothing otherwise."""
-    if sub is None or not sub.entitled(now):
+    or grace, before the end) and not frozen or closed (a frozen member takes nothing more:
+    lifecycle.member_refusal), nothing otherwise."""
+    if sub is None or not sub.entitled(now) or member is not MemberStatus.ACTIVE:
         return MemberTerms(1, 0)
     plan = sub.plan_at(now)
     return MemberTerms(plan.points_multiplier, plan.member_discount_bp)

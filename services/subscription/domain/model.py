@@ -110,7 +110,10 @@ class Model(ModelSteps):
         }
 
     def multiplier(self, member_id: str) -> int:
+        """A frozen or closed member takes nothing more, the multiplier neither."""
         sub = self.latest(member_id)
+        if self.member(member_id).status is not MemberStatus.ACTIVE:
+            return 1
         return self._plan_now(sub).points_multiplier if sub and self._entitled(sub) else 1
 
     # --- refunds and the end -------------------------------------------------------------------

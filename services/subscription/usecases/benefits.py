@@ -113,9 +113,10 @@ class Benefits:
         now = self.deps.now()
         status = MemberStatus(await members.status(conn, member_id))
         held = await records.live(conn, member_id)
+        terms = rules.member_terms(held.sub if held else None, now, status)
         if held is None or status is not MemberStatus.ACTIVE or not held.sub.entitled(now):
-            return AtCheckout(None, None, rules.member_terms(None, now))
-        return AtCheckout(held, held.plan(held.sub.plan_at(now)), rules.member_terms(held.sub, now))
+            return AtCheckout(None, None, terms)
+        return AtCheckout(held, held.plan(held.sub.plan_at(now)), terms)
 
     async def quotas(self, conn, member_id: uuid.UUID) -> Quotas:
         now = self.deps.now()

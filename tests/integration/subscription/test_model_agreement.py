@@ -136,8 +136,6 @@ async def test_random_programs_agree_with_the_reference_model(world, quiet_calls
 MODEL_GAPS: dict[str, list[tuple]] = {
     # ChangePlan AT_RENEWAL by a frozen member: MEMBER_FROZEN; the model schedules it.
     "schedule_while_frozen": [("member_event", 0, 0), ("change_plan", 0, 2, False, 0)],
-    # GetMemberBenefits of a frozen member: no multiplier; the model's multiplier is 10.
-    "multiplier_while_frozen": [("member_event", 0, 0)],
     # A fourth yearly term: beyond the 3 years' stacking limit; the model has none.
     "stacking_limit": [("buy", 1, 2, 2), ("buy", 1, 2, 2), ("buy", 1, 2, 2)],
     # A second plan change now while the first waits for its payment: PLAN_CHANGE_PENDING.

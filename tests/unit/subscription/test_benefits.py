@@ -210,3 +210,9 @@ def test_member_terms_while_entitled_and_after():
     assert benefits.member_terms(None, T0) == MemberTerms(1, 0)
     plain = dataclasses.replace(MONTHLY, points_multiplier=5, member_discount_bp=0)
     assert benefits.member_terms(bought(plain), T0) == MemberTerms(5, 0)
+
+
+def test_a_frozen_or_closed_member_has_no_member_price_nor_multiplier():
+    sub = bought()
+    for status in (MemberStatus.FROZEN, MemberStatus.CLOSED):
+        assert benefits.member_terms(sub, T0, status) == MemberTerms(1, 0)

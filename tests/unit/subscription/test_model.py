@@ -635,7 +635,7 @@ class Lifecycle(RuleBasedStateMachine):
             domain = sub.to_domain() if sub else None
             # The expiry job has run: time alone has nothing left to do.
             assert domain is None or renewal.on_clock(domain, now) is None
-            terms = benefits.member_terms(domain, now)
+            terms = benefits.member_terms(domain, now, self._status(member))
             assert terms.points_multiplier == self.m.multiplier(member)
             if domain is None:
                 continue
