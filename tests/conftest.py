@@ -24,17 +24,24 @@ async def _no_task_outlives_the_run(request):
     left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
     if not left:
         return
+    # The real stderr: pytest captures a fixture's output, and what it holds is lost on _exit.
+    err = sys.__stderr__ or sys.stderr
     for task in left:
-        print(f"task left running at the end of the run: {task!r}", file=sys.stderr)
+        print(f"task left running at the end of the run: {task!r}", file=err)
         task.cancel()
     _, stuck = await asyncio.wait(left, timeout=10)
     if stuck:
         for task in stuck:
-            print(f"task that ignores cancellation: {task!r}", file=sys.stderr)
-            task.print_stack(file=sys.stderr)
-        failed = request.session.testsfailed
-        print(f"ending the run here: {failed} failed", file=sys.stderr)
-        sys.stderr.flush()
+            print(f"task that ignores cancellation: {task!r}", file=err)
+            task.print_stack(file=err)
+        session = request.session
+        failed = session.testsfailed
+        print(
+            f"ending the run here (pytest's summary is skipped): {session.testscollected}"
+            f" collected, {failed} failed",
+            file=err,
+        )
+        err.flush()
         sys.stdout.flush()
         os._exit(1 if failed else 0)
 

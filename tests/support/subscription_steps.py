@@ -27,7 +27,7 @@ from loyalty.subscription.v1 import subscription_admin_service_pb2 as admin_pb
 from loyalty.subscription.v1 import subscription_service_pb2 as pb
 from services.subscription.domain import benefits, codes, renewal
 from services.subscription.domain.lifecycle import State
-from services.subscription.domain.model import Model, OrderKind, Settled
+from services.subscription.domain.model import Model
 from services.subscription.domain.plans import QuotaWindow
 from tests.support.subscription_world import (
     ANY,
@@ -70,19 +70,6 @@ class World(PayingWorld):
             return none or alike(service, model, m)
 
         return check
-
-    # --- MODEL GAPs -----------------------------------------------------------------------------
-    def _schedule_gap(self, member: str) -> Alike:
-        """MODEL GAP (frozen member): the contract (ChangePlan) refuses a frozen or closed
-        member MEMBER_FROZEN / MEMBER_CLOSED, whatever the timing, before the subscription's
-        own checks; the model's change_at_renewal does not look at the member."""
-
-        def alike(service: str, model: str | None, m: Model) -> bool:
-            status = f"MEMBER_{m.members[member].status.value.upper()}"
-            gap = self.fills("schedule_while_frozen") and service == status
-            return service == model or gap
-
-        return alike
 
     # --- the member's choices -------------------------------------------------------------------
     async def cancel_or_resume(self, member_pick: int, on: bool) -> None:
@@ -133,32 +120,17 @@ class World(PayingWorld):
                 m.change_at_renewal(member, plan)
 
             if reason:
-                gap = self._of_sub(member, self._schedule_gap(member))
-                self.refused_alike("schedule", reason, step, gap)
+                self.refused_alike("schedule", reason, step, self._of_sub(member))
                 await self.unchanged(before, "schedule")
                 return
             self.accepted("schedule", step)
             return
         if reason:
-
-            def alike(service: str, model: str | None, m: Model) -> bool:
-                # MODEL GAP (one change at a time): the contract refuses a second PLAN_CHANGE
-                # order while one is pending (PLAN_CHANGE_PENDING); the model opens another.
-                waiting = any(
-                    o.kind is OrderKind.CHANGE
-                    and o.settled is Settled.PENDING
-                    and self.model.subs[o.sub_id].member == member
-                    for o in self.model.orders.values()
-                )
-                gap = service == "PLAN_CHANGE_PENDING" and waiting
-                gap = gap and self.fills("one_plan_change_at_a_time")
-                return service == model or gap
-
             self.refused_alike(
                 "change now",
                 reason,
                 lambda m: m.change_now(member, plan, uid()),
-                self._of_sub(member, alike),
+                self._of_sub(member),
             )
             await self.unchanged(before, "change now")
             return

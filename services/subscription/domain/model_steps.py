@@ -250,6 +250,7 @@ class ModelSteps(ModelState):
     def change_at_renewal(self, member_id: str, plan_code: str) -> None:
         plan = self.plan(plan_code)
         sub = self._sub_of(member_id)
+        _check(member_refusal(self.member(member_id).status, MemberAction.BUY))
         if sub.renewal_plan is None:
             _move(sub, Operation.CHANGE_PLAN)
             raise Refused("NOT_RENEWABLE")
@@ -291,6 +292,11 @@ class ModelSteps(ModelState):
         plan = self.plan(plan_code)
         _check(member_refusal(self.member(member_id).status, MemberAction.BUY))
         sub = self._sub_of(member_id)
+        if any(
+            o.sub_id == sub.sub_id and o.kind is OrderKind.CHANGE and o.settled is Settled.PENDING
+            for o in self.orders.values()
+        ):
+            raise Refused("PLAN_CHANGE_PENDING")  # one change waiting for its payment at a time
         credit, _ = self._change_quote(sub, plan)
         charge = plan.price_minor - credit
         if charge == 0:

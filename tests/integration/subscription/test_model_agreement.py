@@ -134,12 +134,8 @@ async def test_random_programs_agree_with_the_reference_model(world, quiet_calls
 # xfail: once the model is completed it passes, strict makes that a failure, and the marker
 # (and the part World does in its place) goes.
 MODEL_GAPS: dict[str, list[tuple]] = {
-    # ChangePlan AT_RENEWAL by a frozen member: MEMBER_FROZEN; the model schedules it.
-    "schedule_while_frozen": [("member_event", 0, 0), ("change_plan", 0, 2, False, 0)],
     # A fourth yearly term: beyond the 3 years' stacking limit; the model has none.
     "stacking_limit": [("buy", 1, 2, 2), ("buy", 1, 2, 2), ("buy", 1, 2, 2)],
-    # A second plan change now while the first waits for its payment: PLAN_CHANGE_PENDING.
-    "one_plan_change_at_a_time": [("change_plan", 0, 2, True, 0), ("change_plan", 0, 2, True, 0)],
     # A sixth failed redemption in 15 minutes: RATE_LIMITED; the model says CODE_INVALID.
     "redemption_attempts_limited": [("redeem", 2, 8)] * 6,
 }
