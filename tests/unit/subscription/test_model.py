@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -491,6 +492,13 @@ class Lifecycle(RuleBasedStateMachine):
             return
         quote = changes.quote_change(sub, plan, self._status(member), self.m.now, ZONE)
         expected = quote if isinstance(quote, Refusal) else None
+        waiting = any(
+            o.sub_id == sub_id and o.kind is OrderKind.CHANGE and o.settled is Settled.PENDING
+            for o in self.m.orders.values()
+        )
+        if waiting:  # one change waiting for its payment at a time, before the quote's checks
+            frozen = member_refusal(self._status(member), MemberAction.BUY)
+            expected = frozen or Refusal("PLAN_CHANGE_PENDING", "a change waits for its payment")
         charge = self._step(expected, self.m.change_now, member, code, self._id("o"))
         if charge is None:
             return
@@ -660,6 +668,9 @@ Lifecycle.TestCase.settings = settings(
     stateful_step_count=50,
     deadline=None,
     database=None,
+    # The same programs on every run, so that CI is never red by chance; set
+    # SUBSCRIPTION_MODEL_EXPLORE=1 to draw new ones (then fix what they find, and add it here).
+    derandomize=not os.environ.get("SUBSCRIPTION_MODEL_EXPLORE"),
     # A loaded machine (CI) makes generation slow, which says nothing about the model.
     suppress_health_check=[HealthCheck.too_slow],
 )
