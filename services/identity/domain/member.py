@@ -37,6 +37,12 @@ class Profile:
     birthday: dt.date | None = None
     region: str = ""
 
+    def filled_fields(self, changes: Mapping[str, object] | None = None) -> list[str]:
+        """The names of the fields holding a value, once `changes` are made (what growth's
+        profile completeness counts; never the values)."""
+        values = {**{name: getattr(self, name) for name in PROFILE_FIELDS}, **(changes or {})}
+        return [name for name in PROFILE_FIELDS if values[name]]
+
 
 def profile_changes(current: Profile, wanted: Mapping[str, object]) -> dict[str, object]:
     """The wanted fields whose value differs from the current one, in the order asked; an empty

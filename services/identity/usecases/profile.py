@@ -28,6 +28,7 @@ async def update_profile(
         member_id=str(member_id),
         changed_fields=list(changes),
         updated_time=timestamps.to_proto(deps.now()),
+        filled_fields=row.profile.filled_fields(changes),
     )
     return await changed(
         deps, conn, member_id, "member.update_profile", event, fields=list(changes)

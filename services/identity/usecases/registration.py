@@ -140,6 +140,7 @@ async def register(
     except members.ReferralCodeTaken as exc:
         raise errors.AppError(grpc.StatusCode.ABORTED, "CONFLICT", "try again") from exc
     event = _registered(member_id, new.channel, referred_by, deps)
+    event.filled_fields.extend(new.profile.filled_fields())
     row = await changed(deps, conn, member_id, "member.register", event, channel=new.channel)
     if proofs.account is None or subject is None:
         return row

@@ -85,6 +85,8 @@ async def test_without_a_mask_only_non_empty_fields_are_updated(identity, identi
     )
     (event,) = await tap.wait_for(PROFILE_UPDATED, member.member_id)
     assert event.data["changedFields"] == ["nickname"]
+    # What holds a value after the change, changed or not (names only, for growth).
+    assert event.data["filledFields"] == ["nickname", "gender", "birthday", "region"]
 
 
 async def test_star_mask_replaces_the_whole_profile(identity, identity_app, tap):

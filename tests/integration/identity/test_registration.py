@@ -60,6 +60,7 @@ async def test_register_stores_member_and_publishes_cloudevent(identity, identit
     assert event.source == "/loyalty/identity"
     assert event.data["memberId"] == member.member_id
     assert event.data["channel"] == "REGISTRATION_CHANNEL_APP"
+    assert event.data["filledFields"] == ["nickname"]  # names only, for growth's completeness
     raw = [m for m in tap.raw("loyalty.identity.member.registered.v1") if m.message_id == event.id][
         0
     ]

@@ -121,3 +121,10 @@ def test_referral_codes_avoid_look_alike_characters():
     for code in codes:
         assert len(code) == 8
         assert not set(code) & set("0O1I")
+
+
+def test_filled_fields_name_what_holds_a_value_after_the_changes():
+    profile = rules.Profile(nickname="lei", region="CN-BJ")
+    assert profile.filled_fields() == ["nickname", "region"]
+    changed = {"region": "", "birthday": dt.date(1990, 3, 7)}  # a field cleared, one set
+    assert profile.filled_fields(changed) == ["nickname", "birthday"]
