@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.kit import ratelimit
 from services.kit.inbox import Subscription
 from services.kit.jobs import Job
 from services.kit.outbox import Outbox
@@ -31,8 +32,9 @@ class SubscriptionApp(ServiceApp[SubscriptionSettings]):
         return SubscriptionDeps(self.settings, Outbox(self.name))
 
     async def setup(self) -> None:
-        """The code keys (a missing key stops the service with one line)."""
+        """The code keys (a missing key stops the service with one line) and the limiter."""
         self.deps.keyring = keyring(self.settings)
+        self.deps.limiter = ratelimit.RateLimiter(self.deps.pool, self.deps.now)
 
     def servicers(self) -> list[object]:
         return [

@@ -1,5 +1,5 @@
-"""What subscription's servicers, use cases and jobs may use: the kit's deps and the
-redemption-code keyring."""
+"""What subscription's servicers, use cases and jobs may use: the kit's deps, the
+redemption-code keyring and the shared rate limiter."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from services.kit import errors
 from services.kit.deps import Deps
+from services.kit.ratelimit import RateLimiter
 
 from .config import SubscriptionSettings
 from .domain import codes
@@ -16,9 +17,11 @@ from .domain import codes
 
 @dataclass
 class SubscriptionDeps(Deps[SubscriptionSettings]):
-    """The keyring is built by `SubscriptionApp.setup` (`migrate` needs none)."""
+    """The keyring and the limiter are built by `SubscriptionApp.setup` (the limiter needs the
+    pool; `migrate` needs neither)."""
 
     keyring: codes.CodeKeyring = field(init=False, repr=False)
+    limiter: RateLimiter = field(init=False, repr=False)
 
 
 def keyring(settings: SubscriptionSettings) -> codes.CodeKeyring:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.kit import errors, ids
-from services.kit.ratelimit import Limit, RateLimiter
+from services.kit.ratelimit import Limit
 from services.kit.refusals import Refusal
 
 from ..deps import SubscriptionDeps
@@ -96,14 +96,6 @@ def _refuse_disabled(batch: BatchRow) -> None:
 class Codes:
     def __init__(self, deps: SubscriptionDeps) -> None:
         self.deps = deps
-        self._limiter: RateLimiter | None = None
-
-    @property
-    def limiter(self) -> RateLimiter:
-        # Made on first use: the pool opens after the use cases are built.
-        if self._limiter is None:
-            self._limiter = RateLimiter(self.deps.pool, self.deps.now)
-        return self._limiter
 
     # --- batches ----------------------------------------------------------------------------
     async def create(
@@ -285,13 +277,13 @@ class Codes:
     async def admit(self, member_id: uuid.UUID, caller: str) -> None:
         """RESOURCE_EXHAUSTED RATE_LIMITED while the member or the caller has used up its
         failures, whatever the code (nothing is counted here)."""
-        await self.limiter.check(PER_MEMBER, str(member_id), _THROTTLED)
-        await self.limiter.check(PER_CLIENT, caller, _THROTTLED)
+        await self.deps.limiter.check(PER_MEMBER, str(member_id), _THROTTLED)
+        await self.deps.limiter.check(PER_CLIENT, caller, _THROTTLED)
 
     async def rejected(self, member_id: uuid.UUID, caller: str) -> errors.AppError:
         """Count a failed attempt (in a transaction of its own: the judging one rolled back)
         and give the one answer for every code that cannot be redeemed."""
-        await self.limiter.take(
+        await self.deps.limiter.take(
             (PER_MEMBER, str(member_id)), (PER_CLIENT, caller), message=_THROTTLED
         )
         return errors.permission_denied(codes.CODE_INVALID.reason, codes.CODE_INVALID.message)
