@@ -20,11 +20,14 @@ async def subscription_views(
 ) -> list[res.Subscription]:
     now = uc.deps.now()
     lead = dt.timedelta(seconds=uc.deps.settings.renewal_lead_seconds)
-    refunds, cancellations = await uc.refunds.details(conn, [h.subscription_id for h in found])
+    ids = [h.subscription_id for h in found]
+    refunds, cancellations = await uc.refunds.details(conn, ids)
+    code_batches = await uc.codes.term_batches(conn, ids)
+    waiting = await uc.changes.pending(conn, found)
     views = []
     for held in found:
         view = subscription_proto(held, now, lead)
-        batches = await uc.codes.term_batches(conn, held.subscription_id)
+        batches = code_batches.get(held.subscription_id, {})
         for term in view.terms:
             if term.sequence in batches:
                 term.code_batch_id = str(batches[term.sequence])
@@ -44,7 +47,7 @@ async def subscription_views(
         if cancellation is not None:
             view.cancel_time.FromDatetime(cancellation.cancel_time)
             view.cancelled_by = cancellation.cancelled_by
-        pending = await uc.changes.pending(conn, held)
+        pending = waiting.get(held.subscription_id)
         if pending is not None:
             view.pending_plan_change.CopyFrom(pending_proto(pending))
         views.append(view)

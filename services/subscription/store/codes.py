@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -296,10 +297,17 @@ async def link(
     )
 
 
-async def term_batches(conn, subscription_id: uuid.UUID) -> dict[int, uuid.UUID]:
-    """{term sequence: code batch} of the subscription's terms that codes gave."""
+async def term_batches(
+    conn, subscription_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[int, uuid.UUID]]:
+    """{subscription: {term sequence: code batch}} of the subscriptions' terms codes gave (one
+    query for a page of subscriptions)."""
     records = await conn.fetch(
-        "SELECT term_sequence, code_batch_id FROM redemption_codes WHERE subscription_id = $1",
-        subscription_id,
+        "SELECT subscription_id, term_sequence, code_batch_id FROM redemption_codes"
+        " WHERE subscription_id = ANY($1)",
+        list(subscription_ids),
     )
-    return {r["term_sequence"]: r["code_batch_id"] for r in records}
+    found: dict[uuid.UUID, dict[int, uuid.UUID]] = {}
+    for r in records:
+        found.setdefault(r["subscription_id"], {})[r["term_sequence"]] = r["code_batch_id"]
+    return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import asyncpg
@@ -85,12 +86,20 @@ async def lock_free(conn, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Order]:
 
 
 async def pending_plan_change(conn, subscription_id: uuid.UUID) -> Order | None:
-    record = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM orders WHERE subscription_id = $1 AND kind = 'plan_change'"
+    return (await pending_plan_changes(conn, [subscription_id])).get(subscription_id)
+
+
+async def pending_plan_changes(
+    conn, subscription_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Order]:
+    """The PLAN_CHANGE order waiting for its payment, by subscription (at most one each)."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM orders WHERE subscription_id = ANY($1) AND kind = 'plan_change'"
         " AND state = 'pending_payment'",
-        subscription_id,
+        list(subscription_ids),
     )
-    return _row(record)
+    orders = [_row(r) for r in records]
+    return {o.subscription_id: o for o in orders if o is not None}
 
 
 async def settle(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from .subscriptions import SubscriptionRow, TermRow
@@ -207,7 +208,13 @@ async def set_plan_change_time(conn, subscription_id: uuid.UUID, at: dt.datetime
     )
 
 
-async def plan_change_time(conn, subscription_id: uuid.UUID) -> dt.datetime | None:
-    return await conn.fetchval(
-        "SELECT plan_change_time FROM subscriptions WHERE subscription_id = $1", subscription_id
+async def plan_change_times(
+    conn, subscription_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dt.datetime | None]:
+    """When each subscription's change at the next renewal was asked for."""
+    records = await conn.fetch(
+        "SELECT subscription_id, plan_change_time FROM subscriptions"
+        " WHERE subscription_id = ANY($1)",
+        list(subscription_ids),
     )
+    return {r["subscription_id"]: r["plan_change_time"] for r in records}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loyalty.subscription.v1 import resources_pb2 as res
@@ -204,16 +205,22 @@ class PlanChanges:
         )
         return fresh
 
-    async def pending(self, conn, held: Held) -> PendingChange | None:
-        """The change waiting: a PLAN_CHANGE order unpaid, else a renewal plan other than the
-        last paid term's."""
-        order = await order_store.pending_plan_change(conn, held.subscription_id)
-        if order is not None:
-            return PendingChange(
-                order.plan_id, order.plan_version, NOW, order.order_id, order.create_time
-            )
-        current, renewal = _last_paid(held), held.sub.renewal_plan
-        if current is None or renewal is None or renewal.same_version(current.rules):
-            return None
-        asked = await renewal_store.plan_change_time(conn, held.subscription_id)
-        return PendingChange(renewal.code, renewal.version, AT_RENEWAL, None, asked)
+    async def pending(self, conn, found: Sequence[Held]) -> dict[uuid.UUID, PendingChange]:
+        """The change waiting for each subscription that has one: a PLAN_CHANGE order unpaid,
+        else a renewal plan other than the last paid term's (three queries however many)."""
+        ids = [h.subscription_id for h in found]
+        orders = await order_store.pending_plan_changes(conn, ids)
+        asked = await renewal_store.plan_change_times(conn, ids)
+        waiting: dict[uuid.UUID, PendingChange] = {}
+        for held in found:
+            order = orders.get(held.subscription_id)
+            current, renewal = _last_paid(held), held.sub.renewal_plan
+            if order is not None:
+                waiting[held.subscription_id] = PendingChange(
+                    order.plan_id, order.plan_version, NOW, order.order_id, order.create_time
+                )
+            elif current and renewal and not renewal.same_version(current.rules):
+                waiting[held.subscription_id] = PendingChange(
+                    renewal.code, renewal.version, AT_RENEWAL, None, asked.get(held.subscription_id)
+                )
+        return waiting

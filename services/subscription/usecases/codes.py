@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -81,7 +82,6 @@ class Recovered:
 class Redeemed:
     held: Held
     term_sequence: int  # the term the code gave
-    term_batches: dict[int, uuid.UUID]  # the subscription's terms given by codes
 
 
 def _state_refusal(reason: str, message: str, batch: BatchRow) -> Refusal:
@@ -327,11 +327,13 @@ class Codes:
         await store.link(
             conn, found.code_batch_id, found.sequence, held.subscription_id, term_sequence, rehashed
         )
-        return Redeemed(held, term_sequence, await store.term_batches(conn, held.subscription_id))
+        return Redeemed(held, term_sequence)
 
-    async def term_batches(self, conn, subscription_id: uuid.UUID) -> dict[int, uuid.UUID]:
-        """{term sequence: code batch} of a subscription's terms given by codes."""
-        return await store.term_batches(conn, subscription_id)
+    async def term_batches(
+        self, conn, subscription_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[int, uuid.UUID]]:
+        """{subscription: {term sequence: code batch}} of the terms codes gave."""
+        return await store.term_batches(conn, subscription_ids)
 
     async def _may_redeem(self, conn, member_id: uuid.UUID) -> None:
         """The member's own state, checked before the code is read (not an attempt)."""
