@@ -117,12 +117,16 @@ def _band_problems(r: RuleSet) -> list[FieldProblem]:
                     "UNREACHABLE_BAND",
                 )
             )
+    return problems
+
+
+def _policy_problems(r: RuleSet) -> list[FieldProblem]:
     policy = r.policy
     if not 0 <= policy.grace_months <= MAX_GRACE_MONTHS:
-        problems.append(FieldProblem("policy.grace_months", f"0 to {MAX_GRACE_MONTHS}"))
-    elif policy.downgrade is DowngradePolicy.NEVER and policy.grace_months:
-        problems.append(FieldProblem("policy.grace_months", "0 when tiers are never lowered"))
-    return problems
+        return [FieldProblem("policy.grace_months", f"0 to {MAX_GRACE_MONTHS}")]
+    if policy.downgrade is DowngradePolicy.NEVER and policy.grace_months:
+        return [FieldProblem("policy.grace_months", "0 when tiers are never lowered")]
+    return []
 
 
 def _badge_problems(r: RuleSet) -> list[FieldProblem]:
@@ -222,6 +226,7 @@ def rule_problems(r: RuleSet) -> list[FieldProblem]:
     problems += _limit_problems(r.limits)
     problems += _score_rule_problems(r)
     problems += _band_problems(r)
+    problems += _policy_problems(r)
     problems += _codes(r.categories, "categories", "a category")
     problems += _badge_problems(r)
     problems += _gift_problems(r)

@@ -1,0 +1,1 @@
+"""All of growth's SQL, one module per table group."""

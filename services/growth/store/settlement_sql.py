@@ -1,0 +1,325 @@
+"""The set-based settlement: one statement settles a chunk of members, the SQL form of
+`domain.settlement.settle_member` (property-tested against it member for member).
+
+The statement is built per rule set: curves, caps, weights, bands and activity points become
+integer literals in CASE expressions (the fastest form PostgreSQL evaluates, and safe: every
+number is a validated Python int, every string a domain enum value); the parts that are lists of
+records (gift packs, badge levels) and everything per run are parameters.
+
+Arithmetic follows the domain's exactly: every product of two bounded numbers is taken in
+`numeric` and floored with `div` (integer division of non-negatives), so nothing overflows a
+bigint and every figure is the Python one to the point. Text that the domain orders by (source
+ids) is compared with COLLATE "C", Python's code-point order.
+
+One statement, its data-modifying parts seeing one snapshot: the member's state before (tier,
+grace, badges, gift packs) is read as it was when the statement began, and the member_scores row
+(primary key member + period) is what makes a member settled once: a member another run settled
+meanwhile conflicts, is left out of RETURNING, and so gets no second update, gift or event.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ..domain.curves import Curve
+from ..domain.facts import ActivityKind
+from ..domain.rules import BASIS_POINTS, Component, DowngradePolicy, RuleSet, Tier
+
+# Parameters of the statement, in order.
+PARAMS = (
+    "members",  # $1 uuid[]: the chunk (locked by the caller)
+    "window_start",  # $2
+    "settle_time",  # $3: the window's end, exclusive
+    "period",  # $4
+    "zone",  # $5
+    "currency",  # $6
+    "categories",  # $7 text[]
+    "profile_fields",  # $8 text[]
+    "gift_cutoff",  # $9: a pack granted for a later period than this is too recent
+    "packs",  # $10 jsonb [{tier, rank, points, coupons}]
+    "badge_levels",  # $11 jsonb [{category, level, min_spend, min_orders}]
+    "rule_set_version",  # $12
+    "settle_time_text",  # $13: RFC 3339, for the events
+    "type_score_settled",  # $14
+    "type_tier_changed",  # $15
+    "type_gift_pack_granted",  # $16
+    "type_badge_awarded",  # $17
+    "source",  # $18
+)
+
+
+def _curve(c: Curve, x: str) -> str:
+    """f(x) as SQL (domain/curves.py): y0 at or below 0, linear between points, flat after."""
+    (x0, y0), *_ = c.points
+    arms = [f"WHEN {x} <= 0 THEN {int(y0)}"]
+    for (xa, ya), (xb, yb) in zip(c.points, c.points[1:], strict=False):
+        arms.append(
+            f"WHEN {x} <= {int(xb)} THEN {int(ya)}"
+            f" + div(({x} - {int(xa)})::numeric * {int(yb - ya)}, {int(xb - xa)})"
+        )
+    return f"(CASE {' '.join(arms)} ELSE {int(c.top)} END)"
+
+
+def _rank(tier: str) -> str:
+    arms = " ".join(f"WHEN '{t.value}' THEN {t.rank}" for t in Tier)
+    return f"(CASE {tier} {arms} END)"
+
+
+def _value(rules: RuleSet, component: Component, raw: str) -> str:
+    limit = rules.limit(component)
+    return f"least({int(limit.cap)}, div({raw}::numeric * {int(limit.weight_bp)}, {BASIS_POINTS}))"
+
+
+def _given_tier(rules: RuleSet, score: str) -> str:
+    arms = " ".join(
+        f"WHEN {score} >= {int(band.min_score)} THEN '{band.tier.value}'"
+        for band in sorted(rules.bands, key=lambda b: b.tier.rank, reverse=True)
+    )
+    return f"(CASE {arms} ELSE 'registered' END)"
+
+
+def _component_json(rules: RuleSet) -> str:
+    items = []
+    for component in Component:
+        items.append(
+            f"jsonb_build_object('component', 'COMPONENT_{component.name}',"
+            f" 'value', d.{component.value}, 'cap', {int(rules.limit(component).cap)})"
+        )
+    return f"jsonb_build_array({', '.join(items)})"
+
+
+def _proto_tier(column: str) -> str:
+    return f"'TIER_' || upper({column})"
+
+
+@lru_cache(maxsize=16)
+def statement(rules: RuleSet) -> str:
+    """The chunk statement for `rules` (cached: a settlement runs thousands of chunks)."""
+    a, c, risk = rules.account, rules.consumption, rules.risk
+    points = " ".join(
+        f"WHEN '{kind.value}' THEN {int(rules.activity.points_for(kind))}" for kind in ActivityKind
+    )
+    never = "true" if rules.policy.downgrade is DowngradePolicy.NEVER else "false"
+    grace = int(rules.policy.grace_months)
+    return f"""
+WITH chunk AS (
+    SELECT member_id, tier AS tier_before, months_below, score AS previous_score
+    FROM members WHERE member_id = ANY($1::uuid[])
+), refunded AS (
+    SELECT rl.member_id, rl.order_id, rl.line_id, sum(rl.amount_minor) AS back
+    FROM refunds r JOIN refund_lines rl USING (member_id, refund_id)
+    WHERE r.member_id = ANY($1::uuid[]) AND r.occurred_at < $3 AND r.currency = $6
+    GROUP BY 1, 2, 3
+), order_cats AS (
+    SELECT o.member_id, o.order_id, o.paid_minor, o.platform_paid_minor, l.category,
+           sum(greatest(0, l.paid_minor - coalesce(f.back, 0))) AS net
+    FROM orders o
+    JOIN order_lines l USING (member_id, order_id)
+    LEFT JOIN refunded f
+           ON f.member_id = l.member_id AND f.order_id = l.order_id AND f.line_id = l.line_id
+    WHERE o.member_id = ANY($1::uuid[]) AND o.occurred_at >= $2 AND o.occurred_at < $3
+      AND o.currency = $6
+    GROUP BY 1, 2, 3, 4, 5
+), by_order AS (
+    SELECT member_id, sum(net) AS net,
+           CASE WHEN paid_minor > 0
+                THEN div(platform_paid_minor::numeric * sum(net), paid_minor) ELSE 0 END
+               AS platform
+    FROM order_cats GROUP BY member_id, order_id, paid_minor, platform_paid_minor
+), spent AS (
+    SELECT member_id, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders,
+           sum(platform) AS platform
+    FROM by_order GROUP BY 1
+), categories AS (
+    SELECT member_id, category, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders
+    FROM order_cats WHERE category = ANY($7::text[])
+    GROUP BY 1, 2 HAVING sum(net) > 0
+), breadth AS (
+    SELECT member_id, count(*) AS n FROM categories GROUP BY 1
+), activity_months AS (
+    SELECT member_id, sum(CASE kind {points} ELSE 0 END) AS points
+    FROM activities
+    WHERE member_id = ANY($1::uuid[]) AND occurred_at >= $2 AND occurred_at < $3
+    GROUP BY member_id, to_char(occurred_at AT TIME ZONE $5, 'YYYY-MM')
+), activity AS (
+    SELECT member_id, sum(least({int(rules.activity.monthly_cap)}, points)) AS raw
+    FROM activity_months GROUP BY 1
+), verified AS (
+    SELECT DISTINCT member_id FROM standings
+    WHERE member_id = ANY($1::uuid[]) AND kind = 'verified' AND occurred_at < $3
+), links AS (
+    SELECT member_id, count(*) FILTER (WHERE kind = 'account_linked') AS n
+    FROM (SELECT DISTINCT ON (member_id, provider) member_id, kind FROM standings
+          WHERE member_id = ANY($1::uuid[]) AND occurred_at < $3
+            AND kind IN ('account_linked', 'account_unlinked')
+          ORDER BY member_id, provider, occurred_at DESC, source_id COLLATE "C" DESC,
+                   kind DESC) latest
+    GROUP BY 1
+), profile AS (
+    SELECT DISTINCT ON (member_id) member_id,
+           (SELECT count(DISTINCT x) FROM unnest(filled) x WHERE x = ANY($8::text[])) AS n
+    FROM standings
+    WHERE member_id = ANY($1::uuid[]) AND kind = 'profile' AND occurred_at < $3
+    ORDER BY member_id, occurred_at DESC, source_id COLLATE "C" DESC
+), judgements AS (
+    SELECT DISTINCT ON (member_id, kind) member_id, kind, score FROM standings
+    WHERE member_id = ANY($1::uuid[]) AND occurred_at >= $2 AND occurred_at < $3
+      AND kind IN ('reputation_assessed', 'credit_reported')
+    ORDER BY member_id, kind, occurred_at DESC, source_id COLLATE "C" DESC
+), raws AS (
+    SELECT ch.*,
+           (CASE WHEN v.member_id IS NULL THEN 0 ELSE {int(a.verified)} END)
+             + {_curve(a.linked, "coalesce(l.n, 0)")}
+             + {_curve(a.profile, "coalesce(p.n, 0)")} AS account_raw,
+           {_curve(c.spend, "coalesce(s.net, 0)")}
+             + {_curve(c.orders, "coalesce(s.orders, 0)")}
+             + {_curve(c.breadth, "coalesce(b.n, 0)")}
+             + {_curve(c.platform, "coalesce(s.platform, 0)")} AS consumption_raw,
+           coalesce(act.raw, 0) AS activity_raw,
+           CASE WHEN rep.score IS NULL THEN 0
+                ELSE {_curve(risk.reputation, "rep.score")} END AS reputation_raw,
+           CASE WHEN cre.score IS NULL THEN 0
+                ELSE {_curve(risk.credit, "cre.score")} END AS credit_raw
+    FROM chunk ch
+    LEFT JOIN verified v USING (member_id)
+    LEFT JOIN links l USING (member_id)
+    LEFT JOIN profile p USING (member_id)
+    LEFT JOIN spent s USING (member_id)
+    LEFT JOIN breadth b USING (member_id)
+    LEFT JOIN activity act USING (member_id)
+    LEFT JOIN judgements rep ON rep.member_id = ch.member_id AND rep.kind = 'reputation_assessed'
+    LEFT JOIN judgements cre ON cre.member_id = ch.member_id AND cre.kind = 'credit_reported'
+), vals AS (
+    SELECT member_id, tier_before, months_below, previous_score,
+           {_value(rules, Component.ACCOUNT, "account_raw")}::int AS account,
+           {_value(rules, Component.CONSUMPTION, "consumption_raw")}::int AS consumption,
+           {_value(rules, Component.ACTIVITY, "activity_raw")}::int AS activity,
+           {_value(rules, Component.REPUTATION, "reputation_raw")}::int AS reputation,
+           {_value(rules, Component.CREDIT, "credit_raw")}::int AS credit
+    FROM raws
+), scores AS (
+    SELECT *, account + consumption + activity + reputation + credit AS score,
+           reputation + credit < {int(risk.threshold)} AS risk_gated
+    FROM vals
+), given AS (
+    SELECT *, {_rank("tier_before")} AS held_rank,
+           {_given_tier(rules, "score")} AS given_tier
+    FROM scores
+), decided AS (
+    SELECT *,
+           CASE WHEN {_rank("given_tier")} > held_rank THEN given_tier
+                WHEN {_rank("given_tier")} = held_rank OR {never} THEN tier_before
+                WHEN months_below + 1 <= {grace} THEN tier_before
+                ELSE given_tier END AS tier_after,
+           CASE WHEN {_rank("given_tier")} >= held_rank OR {never} THEN 0
+                WHEN months_below + 1 <= {grace} THEN months_below + 1
+                ELSE 0 END AS months_after
+    FROM given
+), scored AS (
+    INSERT INTO member_scores (member_id, period, score, account, consumption, activity,
+                               reputation, credit, tier_before, tier, months_below, risk_gated,
+                               rule_set_version, settle_time)
+    SELECT member_id, $4, score, account, consumption, activity, reputation, credit,
+           tier_before, tier_after, months_after, risk_gated, $12, $3
+    FROM decided
+    ON CONFLICT (member_id, period) DO NOTHING
+    RETURNING member_id
+), settled AS (
+    SELECT d.*, {_rank("d.tier_after")} AS after_rank FROM decided d JOIN scored USING (member_id)
+), moved AS (
+    UPDATE members m
+    SET tier = s.tier_after, months_below = s.months_after, settled_period = $4, score = s.score
+    FROM settled s WHERE m.member_id = s.member_id
+    RETURNING m.member_id
+), packs AS (
+    SELECT * FROM jsonb_to_recordset($10::jsonb)
+        AS p(tier text, rank int, points bigint, coupons jsonb)
+), granted AS (
+    INSERT INTO gift_grants (reference, member_id, tier, period, points, coupons,
+                             rule_set_version, granted_at)
+    SELECT 'growth:tier_upgrade:' || s.member_id || ':' || p.tier || ':' || $4,
+           s.member_id, p.tier, $4, p.points, p.coupons, $12, $3
+    FROM settled s JOIN packs p ON p.rank > s.held_rank AND p.rank <= s.after_rank
+    WHERE NOT EXISTS (SELECT 1 FROM gift_grants g
+                      WHERE g.member_id = s.member_id AND g.tier = p.tier AND g.period > $9)
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING *
+), levels AS (
+    SELECT * FROM jsonb_to_recordset($11::jsonb)
+        AS b(category text, level int, min_spend bigint, min_orders int)
+), held AS (
+    SELECT c.member_id, c.category, c.net, c.orders, max(lv.level) AS level
+    FROM categories c
+    JOIN settled s USING (member_id)
+    JOIN levels lv ON lv.category = c.category AND c.net >= lv.min_spend
+                  AND c.orders >= lv.min_orders
+    GROUP BY 1, 2, 3, 4
+), held_before AS (
+    SELECT b.member_id, b.category, b.level FROM member_badges b JOIN settled s USING (member_id)
+), badges_kept AS (
+    INSERT INTO member_badges (member_id, category, level, net_minor, orders, period)
+    SELECT member_id, category, level, net, orders, $4 FROM held
+    ON CONFLICT (member_id, category) DO UPDATE
+    SET level = excluded.level, net_minor = excluded.net_minor, orders = excluded.orders,
+        period = excluded.period
+    RETURNING member_id
+), badges_lost AS (
+    DELETE FROM member_badges b USING settled s
+    WHERE b.member_id = s.member_id
+      AND NOT EXISTS (SELECT 1 FROM held h
+                      WHERE h.member_id = b.member_id AND h.category = b.category)
+    RETURNING b.member_id
+), awarded AS (
+    SELECT h.*, coalesce(hb.level, 0) AS previous_level
+    FROM held h LEFT JOIN held_before hb USING (member_id, category)
+    WHERE h.level > coalesce(hb.level, 0)
+), news AS (
+    SELECT $14 AS event_type, d.member_id, jsonb_build_object(
+               'memberId', d.member_id::text, 'period', $4::text, 'score', d.score,
+               'previousScore', d.previous_score, 'components', {_component_json(rules)},
+               'tier', {_proto_tier("d.tier_after")},
+               'badges', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                              'category', h.category, 'level', h.level)
+                                          ORDER BY h.category COLLATE "C")
+                                   FROM held h WHERE h.member_id = d.member_id), '[]'),
+               'riskGated', d.risk_gated, 'ruleSetVersion', $12::int,
+               'settleTime', $13::text) AS payload
+    FROM settled d
+    UNION ALL
+    SELECT $15, d.member_id, jsonb_build_object(
+               'memberId', d.member_id::text, 'previousTier', {_proto_tier("d.tier_before")},
+               'tier', {_proto_tier("d.tier_after")},
+               'reason', CASE WHEN d.after_rank > d.held_rank
+                              THEN 'TIER_CHANGE_REASON_SETTLED_UP'
+                              ELSE 'TIER_CHANGE_REASON_SETTLED_DOWN' END,
+               'period', $4::text, 'score', d.score, 'ruleSetVersion', $12::int,
+               'changedTime', $13::text)
+    FROM settled d WHERE d.tier_after <> d.tier_before
+    UNION ALL
+    SELECT $16, g.member_id, jsonb_build_object(
+               'reference', g.reference, 'memberId', g.member_id::text,
+               'tier', {_proto_tier("g.tier")}, 'period', g.period, 'points', g.points::text,
+               'coupons', g.coupons, 'currencyCode', $6::text, 'ruleSetVersion', $12::int,
+               'grantedTime', $13::text)
+    FROM granted g
+    UNION ALL
+    SELECT $17, w.member_id, jsonb_build_object(
+               'memberId', w.member_id::text, 'category', w.category, 'level', w.level,
+               'previousLevel', w.previous_level, 'period', $4::text,
+               'netMinor', w.net::text, 'orders', w.orders, 'currencyCode', $6::text,
+               'awardedTime', $13::text)
+    FROM awarded w
+), published AS (
+    INSERT INTO outbox (id, event_type, source, subject, payload)
+    SELECT growth_uuid7(), event_type, $18, member_id::text, payload FROM news
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM settled) AS members,
+       (SELECT count(*) FROM settled WHERE after_rank > held_rank) AS ups,
+       (SELECT count(*) FROM settled WHERE after_rank < held_rank) AS downs,
+       (SELECT count(*) FROM granted) AS gift_packs,
+       (SELECT coalesce(sum(points), 0) FROM granted) AS gift_points,
+       (SELECT count(*) FROM awarded) AS badges_awarded,
+       (SELECT count(*) FROM moved) + (SELECT count(*) FROM badges_kept)
+         + (SELECT count(*) FROM badges_lost) + (SELECT count(*) FROM published) AS writes
+"""

@@ -1,0 +1,220 @@
+"""Settlements: the period's row (the rule set version fixed when it began), the chunks of
+members taken in member order, the set-based statement (settlement_sql.py) and the counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from loyalty.growth.v1 import events_pb2
+from services.kit import events
+
+from ..domain import periods
+from ..domain.rules import RuleSet, Tier
+from . import settlement_sql
+
+_NIL = uuid.UUID(int=0)
+_COLUMNS = (
+    "period, rule_set_version, settle_time, state, started_at, completed_at, members_settled,"
+    " tier_ups, tier_downs, gift_packs, gift_points, badges_awarded"
+)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    members: int
+    ups: int
+    downs: int
+    gift_packs: int
+    gift_points: int
+    badges_awarded: int
+
+
+async def begin(
+    conn: asyncpg.Connection, period: str, version: int, settle_time: dt.datetime
+) -> asyncpg.Record:
+    """The period's settlement, begun now with `version` unless it began before (then its own
+    version stands)."""
+    await conn.execute(
+        "INSERT INTO settlements (period, rule_set_version, settle_time, state)"
+        " VALUES ($1, $2, $3, 'running') ON CONFLICT (period) DO NOTHING",
+        period,
+        version,
+        settle_time,
+    )
+    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM settlements WHERE period = $1", period)
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, period: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM settlements WHERE period = $1", period)
+
+
+async def page(
+    conn: asyncpg.Connection | asyncpg.Pool, before: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """Newest period first, after the page token's period."""
+    return await conn.fetch(
+        f"SELECT {_COLUMNS} FROM settlements WHERE $1::text IS NULL OR period < $1"
+        " ORDER BY period DESC LIMIT $2",
+        before,
+        limit,
+    )
+
+
+async def take_chunk(
+    conn: asyncpg.Connection, period: str, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """The next members not yet settled for `period`, in member order after `after`, locked
+    (a provisional upgrade waits for their settlement, and the other way round)."""
+    rows = await conn.fetch(
+        "SELECT member_id FROM members m WHERE member_id > $1"
+        " AND NOT EXISTS (SELECT 1 FROM member_scores s"
+        "                 WHERE s.member_id = m.member_id AND s.period = $2)"
+        " ORDER BY member_id LIMIT $3 FOR UPDATE",
+        after or _NIL,
+        period,
+        limit,
+    )
+    return [r["member_id"] for r in rows]
+
+
+def _packs(rules: RuleSet) -> list[dict]:
+    packs = []
+    for pack in rules.gift_packs:
+        if pack.points == 0 and not pack.coupons:
+            continue
+        coupons = [
+            {"code": c.code, "quantity": c.quantity, "valueMinor": str(c.value_minor)}
+            for c in pack.coupons
+        ]
+        packs.append(
+            {
+                "tier": pack.tier.value,
+                "rank": pack.tier.rank,
+                "points": pack.points,
+                "coupons": coupons,
+            }
+        )
+    return packs
+
+
+def _levels(rules: RuleSet) -> list[dict]:
+    return [
+        {
+            "category": rule.category,
+            "level": level.level,
+            "min_spend": level.min_spend_minor,
+            "min_orders": level.min_orders,
+        }
+        for rule in rules.badges
+        for level in rule.levels
+    ]
+
+
+def _rfc3339(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def settle_chunk(
+    conn: asyncpg.Connection,
+    members: list[uuid.UUID],
+    rules: RuleSet,
+    period: str,
+    zone: str,
+    source: str,
+) -> ChunkResult:
+    """Settle `members` (locked by `take_chunk` in this transaction) for `period`, and add
+    what it did to the period's counters."""
+    settle_time = periods.settlement_instant(period, zone)
+    window = periods.window_ending(settle_time, zone)
+    cutoff = periods.period_of_index(periods.period_index(period) - periods.WINDOW_MONTHS)
+    row = await conn.fetchrow(
+        settlement_sql.statement(rules),
+        members,
+        window.start,
+        settle_time,
+        period,
+        zone,
+        rules.currency,
+        list(rules.categories),
+        list(rules.account.profile_fields),
+        cutoff,
+        _packs(rules),
+        _levels(rules),
+        rules.version,
+        _rfc3339(settle_time),
+        events.type_of(events_pb2.GrowthScoreSettled),
+        events.type_of(events_pb2.GrowthTierChanged),
+        events.type_of(events_pb2.GrowthGiftPackGranted),
+        events.type_of(events_pb2.GrowthBadgeAwarded),
+        source,
+    )
+    result = ChunkResult(
+        row["members"],
+        row["ups"],
+        row["downs"],
+        row["gift_packs"],
+        row["gift_points"],
+        row["badges_awarded"],
+    )
+    if result.members:
+        await conn.execute(
+            "UPDATE settlements SET members_settled = members_settled + $2,"
+            " tier_ups = tier_ups + $3, tier_downs = tier_downs + $4,"
+            " gift_packs = gift_packs + $5, gift_points = gift_points + $6,"
+            " badges_awarded = badges_awarded + $7 WHERE period = $1",
+            period,
+            result.members,
+            result.ups,
+            result.downs,
+            result.gift_packs,
+            result.gift_points,
+            result.badges_awarded,
+        )
+    return result
+
+
+async def complete(conn: asyncpg.Connection, period: str, at: dt.datetime) -> bool:
+    return (
+        await conn.execute(
+            "UPDATE settlements SET state = 'completed', completed_at = $2"
+            " WHERE period = $1 AND state = 'running'",
+            period,
+            at,
+        )
+        == "UPDATE 1"
+    )
+
+
+# --- what a settlement left per member (reads, and the property test) ----------------------
+async def member_score(
+    conn: asyncpg.Connection | asyncpg.Pool, member_id: uuid.UUID, period: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM member_scores WHERE member_id = $1 AND period = $2", member_id, period
+    )
+
+
+async def member_state(
+    conn: asyncpg.Connection | asyncpg.Pool, member_id: uuid.UUID
+) -> tuple[asyncpg.Record | None, dict[str, int], dict[Tier, str]]:
+    """The member's row, badges (category → level) and last gift period per tier."""
+    member = await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
+    badges = {
+        r["category"]: r["level"]
+        for r in await conn.fetch(
+            "SELECT category, level FROM member_badges WHERE member_id = $1", member_id
+        )
+    }
+    gifts = {
+        Tier(r["tier"]): r["period"]
+        for r in await conn.fetch(
+            "SELECT tier, max(period) AS period FROM gift_grants WHERE member_id = $1"
+            " GROUP BY tier",
+            member_id,
+        )
+    }
+    return member, badges, gifts

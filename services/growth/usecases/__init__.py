@@ -1,0 +1,24 @@
+"""Growth's use cases, one class per concern, built once per process from the deps
+(`GrowthUseCases.build`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..deps import GrowthDeps
+from .facts import Facts
+from .rules import Rules
+from .settlements import Settlements
+
+
+@dataclass(frozen=True)
+class GrowthUseCases:
+    deps: GrowthDeps
+    facts: Facts
+    rules: Rules
+    settlements: Settlements
+
+    @classmethod
+    def build(cls, deps: GrowthDeps) -> GrowthUseCases:
+        rules = Rules(deps)
+        return cls(deps, Facts(deps), rules, Settlements(deps, rules))
