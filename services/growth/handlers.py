@@ -17,7 +17,7 @@ from loyalty.risk.v1 import events_pb2 as risk
 from services.kit.events import Envelope
 from services.kit.inbox import Subscription
 
-from .ingest import MemberSeen, ingest
+from .ingest import MemberClosed, MemberSeen, ingest
 
 if TYPE_CHECKING:
     import asyncpg
@@ -39,6 +39,7 @@ CONSUMERS: dict[str, tuple[type[Message], ...]] = {
         identity.MemberAccountLinked,
         identity.MemberAccountUnlinked,
         identity.MemberProfileUpdated,
+        identity.MemberClosed,
     ),
     "growth.risk": (risk.ReputationAssessed,),
     "growth.credit": (credit.ScoreReported,),
@@ -63,5 +64,7 @@ class Handlers:
         for item in ingest(event, envelope, self.uc.deps.now()):
             if isinstance(item, MemberSeen):
                 await self.uc.facts.member_seen(conn, item.member_id, item.at)
+            elif isinstance(item, MemberClosed):
+                await self.uc.facts.member_closed(conn, item.member_id, item.at)
             else:
                 await self.uc.facts.record(conn, item)

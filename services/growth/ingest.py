@@ -76,7 +76,15 @@ class MemberSeen:
     at: dt.datetime
 
 
-Ingested = Fact | MemberSeen
+@dataclass(frozen=True)
+class MemberClosed:
+    """No fact: identity closed the member; no longer settled (the facts are kept)."""
+
+    member_id: uuid.UUID
+    at: dt.datetime
+
+
+Ingested = Fact | MemberSeen | MemberClosed
 
 
 class _Reader:
@@ -257,6 +265,16 @@ def member_registered(
     return [seen, r.done(ProfileSnapshot(str(member), event_id, at, filled), {"source_id": "id"})]
 
 
+def member_closed(
+    event: identity.MemberClosed, envelope: Envelope, now: dt.datetime
+) -> list[Ingested]:
+    r = _Reader(envelope, now)
+    member = r.member(event.member_id)
+    at = r.time(event, "closed_time")
+    r.v.raise_malformed()
+    return [MemberClosed(member, at)]
+
+
 def member_profile_updated(
     event: identity.MemberProfileUpdated, envelope: Envelope, now: dt.datetime
 ) -> list[Ingested]:
@@ -336,6 +354,7 @@ INGESTERS: dict[type[Message], Callable[..., list[Ingested]]] = {
     commerce.ProductShared: product_shared,
     identity.MemberRegistered: member_registered,
     identity.MemberProfileUpdated: member_profile_updated,
+    identity.MemberClosed: member_closed,
     identity.MemberVerified: member_verified,
     identity.MemberAccountLinked: member_account_linked,
     identity.MemberAccountUnlinked: member_account_unlinked,

@@ -11,7 +11,8 @@ CREATE TABLE members (
     months_below   integer     NOT NULL DEFAULT 0 CHECK (months_below BETWEEN 0 AND 12),
     settled_period text,
     score          integer     NOT NULL DEFAULT 0 CHECK (score >= 0),
-    registered_at  timestamptz,
+    registered_at  timestamptz,   -- identity's member.registered; NULL: not known yet
+    closed_at      timestamptz,   -- identity's member.closed: no longer settled
     created_at     timestamptz NOT NULL DEFAULT now()
 );
 

@@ -23,6 +23,17 @@ async def member_seen(conn: asyncpg.Connection, member_id: uuid.UUID, at: dt.dat
     )
 
 
+async def member_closed(conn: asyncpg.Connection, member_id: uuid.UUID, at: dt.datetime) -> None:
+    """Closed: no longer settled nor served. A close before the registration arrives is kept
+    (the registration then does not reopen the member)."""
+    await conn.execute(
+        "INSERT INTO members (member_id, closed_at) VALUES ($1, $2)"
+        " ON CONFLICT (member_id) DO UPDATE SET closed_at = coalesce(members.closed_at, $2)",
+        member_id,
+        at,
+    )
+
+
 async def record(conn: asyncpg.Connection, fact: f.Fact) -> bool:
     """Store `fact` unless one of its key is there; True when it was new. The member becomes
     known with its first fact (its registration may come later or never)."""

@@ -68,9 +68,11 @@ async def take_chunk(
     conn: asyncpg.Connection, period: str, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
     """The next members not yet settled for `period`, in member order after `after`, locked
-    (a provisional upgrade waits for their settlement, and the other way round)."""
+    (a provisional upgrade waits for their settlement, and the other way round). Members are
+    settled once registered (identity's event) and until closed."""
     rows = await conn.fetch(
         "SELECT member_id FROM members m WHERE member_id > $1"
+        " AND registered_at IS NOT NULL AND closed_at IS NULL"
         " AND NOT EXISTS (SELECT 1 FROM member_scores s"
         "                 WHERE s.member_id = m.member_id AND s.period = $2)"
         " ORDER BY member_id LIMIT $3 FOR UPDATE",

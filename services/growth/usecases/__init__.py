@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from ..deps import GrowthDeps
 from .facts import Facts
+from .members import Members
+from .rehearsals import Rehearsals
 from .rules import Rules
 from .settlements import Settlements
 
@@ -17,8 +19,17 @@ class GrowthUseCases:
     facts: Facts
     rules: Rules
     settlements: Settlements
+    members: Members
+    rehearsals: Rehearsals
 
     @classmethod
     def build(cls, deps: GrowthDeps) -> GrowthUseCases:
         rules = Rules(deps)
-        return cls(deps, Facts(deps), rules, Settlements(deps, rules))
+        return cls(
+            deps,
+            Facts(deps),
+            rules,
+            Settlements(deps, rules),
+            Members(deps, rules),
+            Rehearsals(deps, rules),
+        )

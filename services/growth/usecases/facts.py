@@ -25,3 +25,8 @@ class Facts:
         self, conn: asyncpg.Connection, member_id: uuid.UUID, at: dt.datetime
     ) -> None:
         await store.member_seen(conn, member_id, at)
+
+    async def member_closed(
+        self, conn: asyncpg.Connection, member_id: uuid.UUID, at: dt.datetime
+    ) -> None:
+        await store.member_closed(conn, member_id, at)
