@@ -1,13 +1,16 @@
 """Consumers of other services' events: identity (members), subscription (multiplier), commerce
-(orders, reviews). Each handler runs inside the inbox transaction of its event: it checks the
-payload (ids, and the bounds of domain.commerce on every amount, points figure and multiplier:
-`errors.Malformed`, dead-lettered at once) and calls one use case."""
+(orders, reviews), growth (upgrade gift packs). Each handler runs inside the inbox transaction of
+its event: it checks the payload (ids, and the bounds of domain.commerce and domain.growth on
+every amount, points figure and multiplier: `errors.Malformed`, dead-lettered at once) and calls
+one use case."""
 
 from __future__ import annotations
 
 import uuid
 
 from loyalty.commerce.v1 import events_pb2 as commerce
+from loyalty.growth.v1 import events_pb2 as growth
+from loyalty.growth.v1 import resources_pb2 as growth_resources
 from loyalty.identity.v1 import events_pb2 as identity
 from loyalty.subscription.v1 import events_pb2 as subscription
 from services.kit import errors, events, timestamps
@@ -15,6 +18,7 @@ from services.kit.errors import Violations
 from services.kit.inbox import Subscription
 
 from .domain import commerce as bounds
+from .domain import growth as gifts
 from .domain.commerce import Cancellation, Command, Completion, Payment, Refund, Review
 from .domain.members import MemberStatus
 from .usecases import PointsUseCases
@@ -30,6 +34,14 @@ _SUBSCRIPTION_CHANGES = {
     subscription.SubscriptionPlanChanged: "plan_changed",
     subscription.SubscriptionExpired: "expired",
     subscription.SubscriptionRefunded: "refunded",
+}
+
+
+# A tier as growth's references spell it: TIER_GOLD → "gold" (UNSPECIFIED and unknown: none).
+_TIER_NAMES = {
+    value.number: value.name.removeprefix("TIER_").lower()
+    for value in growth_resources.Tier.DESCRIPTOR.values
+    if value.number != growth_resources.TIER_UNSPECIFIED
 }
 
 
@@ -89,7 +101,9 @@ class Handlers:
         storefront.add(commerce.OrderRefunded, self.order_refunded)
         storefront.add(commerce.OrderCancelled, self.order_cancelled)
         storefront.add(commerce.ReviewPosted, self.review_posted)
-        return [members, paid_membership, storefront]
+        tiers = Subscription("points.growth")
+        tiers.add(growth.GrowthGiftPackGranted, self.gift_pack_granted)
+        return [members, paid_membership, storefront, tiers]
 
     # --- identity -------------------------------------------------------------------------
     async def member_registered(
@@ -230,3 +244,42 @@ class Handlers:
         v.raise_malformed()
         review = Review(p.review_id, member_id, p.order_id, p.has_photos)
         await self._receive(conn, review, envelope)
+
+    # --- growth ---------------------------------------------------------------------------
+    async def gift_pack_granted(
+        self, conn, p: growth.GrowthGiftPackGranted, envelope: events.Envelope
+    ) -> None:
+        """The pack's points, once per reference; its coupons are the storefronts' to issue,
+        but a pack that breaks the contract anywhere is refused whole."""
+        v = Violations()
+        v.text("reference", p.reference, maximum=gifts.MAX_REFERENCE)
+        member_id = v.uuid("member_id", p.member_id, "a member id")
+        # The reference is compared with the member only once both are sound.
+        compare = not v.items
+        tier = _TIER_NAMES.get(p.tier, "")
+        pack = gifts.GiftPack(p.reference, member_id, tier, p.period, p.points)
+        for field, problem in gifts.gift_pack_problems(pack):
+            if field != "reference" or compare:
+                v.add(field, problem)
+        _coupons(v, p.coupons)
+        currency = bounds.currency_problem(p.currency_code, required=bool(p.coupons))
+        if currency:
+            v.add("currency_code", currency)
+        v.check(p.rule_set_version > 0, "rule_set_version", "must be positive")
+        timestamps.field(v, p, "granted_time")
+        v.raise_malformed()
+        if pack.points == 0:
+            return  # coupons only: nothing for points to credit (nor to park)
+        await self._receive(conn, pack, envelope)
+
+
+def _coupons(v: Violations, coupons) -> None:
+    """The coupons of a gift pack, as growth bounds them (GiftCoupon)."""
+    for i, coupon in enumerate(coupons):
+        if len(v.items) >= errors.MAX_VIOLATIONS:
+            return  # the answer names no more: walk no further
+        if not gifts.COUPON_CODE.fullmatch(coupon.code):
+            v.add(f"coupons[{i}].code", "2-64 of a-z, 0-9, _; a letter first")
+        if not 1 <= coupon.quantity <= gifts.MAX_COUPON_QUANTITY:
+            v.add(f"coupons[{i}].quantity", f"1 to {gifts.MAX_COUPON_QUANTITY}")
+        _amount(v, f"coupons[{i}].value_minor", coupon.value_minor, gifts.MAX_COUPON_VALUE_MINOR)

@@ -1,4 +1,5 @@
 """What the storefront's events ask of points, as plain data, and the bounds they must keep.
+Growth's gift packs (domain.growth) wait for their member as these do, so they are commands too.
 
 Every amount, multiplier and points figure taken from an event is range-checked before anything
 is applied: an event outside these bounds breaks the contract and is dead-lettered with its
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from .growth import GiftPack
 from .rules import MAX_POINTS
 from .spending import MINOR_PER_UNIT
 from .subscription import MAX_MULTIPLIER
@@ -78,7 +80,7 @@ class Review:
     with_photos: bool
 
 
-Command = Payment | Refund | Completion | Cancellation | Review
+Command = Payment | Refund | Completion | Cancellation | Review | GiftPack
 
 KINDS: dict[str, type[Command]] = {
     "order.paid": Payment,
@@ -86,6 +88,7 @@ KINDS: dict[str, type[Command]] = {
     "order.completed": Completion,
     "order.cancelled": Cancellation,
     "review.posted": Review,
+    "growth.gift_pack_granted": GiftPack,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 _UUIDS = ("member_id", "points_hold_id")

@@ -43,6 +43,7 @@ CODE_REVIEW = "review"
 CODE_REVIEW_PHOTO = "review_photo"
 CODE_SIGN_UP_BONUS = "sign_up_bonus"
 CODE_REFERRAL_BONUS = "referral_bonus"
+CODE_TIER_UPGRADE = "tier_upgrade"  # growth's upgrade gift packs
 CODE_OPERATOR_ADJUST = "operator_adjust"
 
 RULE_CODE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")

@@ -1,6 +1,7 @@
-"""The storefront's events (orders, reviews), gated on the member: applied for a member points
-knows from `member.registered`; for any other member parked, never creating an account, until
-the member registers (then applied, in the order they came) or the wait ends (given up)."""
+"""The storefront's events (orders, reviews) and growth's gift packs, gated on the member:
+applied for a member points knows from `member.registered`; for any other member parked, never
+creating an account, until the member registers (then applied, in the order they came) or the
+wait ends (given up)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from services.kit import errors
 
 from ..domain import commerce
 from ..domain.commerce import Cancellation, Command, Completion, Payment, Refund, Review
+from ..domain.growth import GiftPack
 from ..store import members, parked
 from .earning import Earning
 from .orders import Orders
@@ -23,7 +25,7 @@ class Commerce:
         self.earning = earning
 
     async def receive(self, conn, command: Command, arrival: Arrival) -> None:
-        """A storefront event: applied, or parked while its member is unknown."""
+        """A storefront event or a gift pack: applied, or parked while its member is unknown."""
         await members.lock_arrival(conn, command.member_id)
         member = await members.get(conn, command.member_id)
         if member is None or not member.registered:
@@ -45,6 +47,8 @@ class Commerce:
                 await self.earning.review_posted(
                     conn, command.member_id, command.review_id, command.with_photos
                 )
+            case GiftPack():
+                await self.earning.gift_pack(conn, command)
 
     async def member_arrived(self, conn, member_id: uuid.UUID) -> None:
         """The member registered (the caller holds the member's arrival lock): apply what

@@ -1,5 +1,5 @@
 """Earning: credits under rules (with caps), grants, sign-in, pending rebates, and the bonuses
-events pay (sign-up, referral, reviews)."""
+events pay (sign-up, referral, reviews, growth's gift packs)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from services.kit import errors, logging
 from ..domain import members as members_domain
 from ..domain import postings
 from ..domain import rules as rules_domain
+from ..domain.growth import GiftPack
 from ..domain.members import Balance, MemberStatus
 from ..domain.postings import Transaction
 from ..domain.refusals import FieldProblem, Refusal
@@ -290,4 +291,20 @@ class Earning:
         code = rules_domain.CODE_REVIEW_PHOTO if with_photos else rules_domain.CODE_REVIEW
         await self.earn_quietly(
             conn, member_id, code, reference=review_id, dedupe_key=f"review:{review_id}"
+        )
+
+    async def gift_pack(self, conn, pack: GiftPack) -> None:
+        """A gift pack's points under tier_upgrade, once per reference (its dedupe key: the same
+        grant sent again under a new event id credits nothing), for a member points knows
+        (Commerce parks the packs of any other). A frozen or closed member, a disabled rule:
+        skipped, as every bonus an event pays."""
+        if pack.points <= 0:
+            return
+        await self.earn_quietly(
+            conn,
+            pack.member_id,
+            rules_domain.CODE_TIER_UPGRADE,
+            reference=pack.reference,
+            dedupe_key=pack.reference,
+            points=pack.points,
         )
