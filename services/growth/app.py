@@ -34,6 +34,12 @@ class GrowthApp(ServiceApp[GrowthSettings]):
         """The default rule set, version 1, active, when the service has none yet."""
         await self.usecases.rules.ensure_default(self.deps.pool)
 
+    async def stop(self) -> None:
+        """Background runs of this replica first (a rehearsal cut short is marked FAILED; a
+        settlement resumes on the next tick of any replica's job), then the kit's stop."""
+        await self.usecases.rehearsals.stop()
+        await super().stop()
+
     def servicers(self) -> list[object]:
         from .api import servicers
 

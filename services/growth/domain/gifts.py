@@ -101,3 +101,20 @@ def gift_cost(grants: Iterable[GiftGrant]) -> GiftCost:
             coupons[coupon.code] += coupon.quantity
             value += coupon.quantity * coupon.value_minor
     return GiftCost(count, points, dict(sorted(coupons.items())), value)
+
+
+def packs_cost(granted: Mapping[Tier, int], rules: RuleSet) -> GiftCost:
+    """What `granted[tier]` packs of each tier of `rules` cost (the same figure `gift_cost`
+    gives for that many grants: a rehearsal counts packs, it does not list them)."""
+    count = points = value = 0
+    coupons: Counter[str] = Counter()
+    for tier, n in granted.items():
+        pack = rules.pack(tier)
+        if pack is None or n <= 0:
+            continue
+        count += n
+        points += n * pack.points
+        for coupon in pack.coupons:
+            coupons[coupon.code] += n * coupon.quantity
+            value += n * coupon.quantity * coupon.value_minor
+    return GiftCost(count, points, dict(sorted(coupons.items())), value)

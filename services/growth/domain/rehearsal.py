@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .gifts import GiftCost, gift_cost
-from .rules import Tier
+from .gifts import GiftCost, gift_cost, packs_cost
+from .rules import RuleSet, Tier
 from .settlement import Outcome
 
 
@@ -69,4 +69,40 @@ def compare(baseline: Iterable[Outcome], candidate: Iterable[Outcome]) -> Rehear
         _by_tier(Counter(o.tier for o in after.values())),
         gift_cost(g for o in before.values() for g in o.gifts),
         gift_cost(g for o in after.values() for g in o.gifts),
+    )
+
+
+def from_counts(
+    tiers: Mapping[tuple[Tier, Tier], int],
+    baseline_packs: Mapping[Tier, int],
+    candidate_packs: Mapping[Tier, int],
+    baseline: RuleSet,
+    candidate: RuleSet,
+) -> Rehearsal:
+    """The rehearsal from what a set-based run counts: members per (baseline tier, candidate
+    tier), every pair (staying ones too), and packs per side and tier; the same figures
+    `compare` gives for those members."""
+    up: Counter[Tier] = Counter()
+    down: Counter[Tier] = Counter()
+    moves: dict[tuple[Tier, Tier], int] = {}
+    before: Counter[Tier] = Counter()
+    after: Counter[Tier] = Counter()
+    for (old, new), n in tiers.items():
+        before[old] += n
+        after[new] += n
+        if new.rank > old.rank:
+            up[new] += n
+        elif new.rank < old.rank:
+            down[new] += n
+        if new is not old and n:
+            moves[(old, new)] = n
+    return Rehearsal(
+        sum(tiers.values()),
+        _by_tier(up),
+        _by_tier(down),
+        dict(sorted(moves.items(), key=lambda m: (m[0][0].rank, m[0][1].rank))),
+        _by_tier(before),
+        _by_tier(after),
+        packs_cost(baseline_packs, baseline),
+        packs_cost(candidate_packs, candidate),
     )

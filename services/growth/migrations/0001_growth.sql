@@ -162,6 +162,29 @@ CREATE TABLE member_badges (
     PRIMARY KEY (member_id, category)
 );
 
+-- Rehearsals: a candidate rule set and the baseline settling a period over the stored facts,
+-- counted, changing nothing. One runs at a time; `tiers` ("<baseline>><candidate>" → members)
+-- and `packs` ("<side>:<tier>" → packs) are the counts the figures are derived from, written
+-- after every chunk with the heartbeat (a running row whose heartbeat stopped was cut short).
+CREATE TABLE rehearsals (
+    rehearsal_id              uuid        PRIMARY KEY,
+    rule_set_version          integer     NOT NULL REFERENCES rule_sets,
+    baseline_rule_set_version integer     NOT NULL REFERENCES rule_sets,
+    period                    text        NOT NULL,
+    state                     text        NOT NULL
+                              CHECK (state IN ('running', 'completed', 'failed')),
+    members                   bigint      NOT NULL DEFAULT 0,
+    tiers                     jsonb       NOT NULL DEFAULT '{}',
+    packs                     jsonb       NOT NULL DEFAULT '{}',
+    created_by                text        NOT NULL,
+    created_at                timestamptz NOT NULL,
+    heartbeat_at              timestamptz NOT NULL,
+    completed_at              timestamptz,
+    failure_message           text        NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX rehearsals_one_running ON rehearsals ((true)) WHERE state = 'running';
+CREATE INDEX rehearsals_newest ON rehearsals (created_at DESC, rehearsal_id DESC);
+
 -- A UUIDv7 (time-ordered, as the kit's ids.new_id) for events written by set-based statements.
 CREATE FUNCTION growth_uuid7() RETURNS uuid LANGUAGE sql VOLATILE AS $$
     SELECT encode(

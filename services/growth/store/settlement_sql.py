@@ -92,9 +92,11 @@ def _proto_tier(column: str) -> str:
     return f"'TIER_' || upper({column})"
 
 
-@lru_cache(maxsize=16)
-def statement(rules: RuleSet) -> str:
-    """The chunk statement for `rules` (cached: a settlement runs thousands of chunks)."""
+def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
+    """The CTEs (named with the prefix `x`) that score a chunk under `rules`, ending in
+    `{x}decided` (per member: the state before, the components, the score, the risk gate, the
+    tier after and the grace after) and `{x}categories` (the rule set's categories' totals).
+    `p` names the placeholders of the chunk, the window and the rule set's lists."""
     a, c, risk = rules.account, rules.consumption, rules.risk
     points = " ".join(
         f"WHEN '{kind.value}' THEN {int(rules.activity.points_for(kind))}" for kind in ActivityKind
@@ -102,71 +104,71 @@ def statement(rules: RuleSet) -> str:
     never = "true" if rules.policy.downgrade is DowngradePolicy.NEVER else "false"
     grace = int(rules.policy.grace_months)
     return f"""
-WITH chunk AS (
+{x}chunk AS (
     SELECT member_id, tier AS tier_before, months_below, score AS previous_score
-    FROM members WHERE member_id = ANY($1::uuid[])
-), refunded AS (
+    FROM members WHERE member_id = ANY({p["members"]})
+), {x}refunded AS (
     SELECT rl.member_id, rl.order_id, rl.line_id, sum(rl.amount_minor) AS back
     FROM refunds r JOIN refund_lines rl USING (member_id, refund_id)
-    WHERE r.member_id = ANY($1::uuid[]) AND r.occurred_at < $3 AND r.currency = $6
+    WHERE r.member_id = ANY({p["members"]}) AND r.occurred_at < {p["end"]} AND r.currency = {p["currency"]}
     GROUP BY 1, 2, 3
-), order_cats AS (
+), {x}order_cats AS (
     SELECT o.member_id, o.order_id, o.paid_minor, o.platform_paid_minor, l.category,
            sum(greatest(0, l.paid_minor - coalesce(f.back, 0))) AS net
     FROM orders o
     JOIN order_lines l USING (member_id, order_id)
-    LEFT JOIN refunded f
+    LEFT JOIN {x}refunded f
            ON f.member_id = l.member_id AND f.order_id = l.order_id AND f.line_id = l.line_id
-    WHERE o.member_id = ANY($1::uuid[]) AND o.occurred_at >= $2 AND o.occurred_at < $3
-      AND o.currency = $6
+    WHERE o.member_id = ANY({p["members"]}) AND o.occurred_at >= {p["start"]} AND o.occurred_at < {p["end"]}
+      AND o.currency = {p["currency"]}
     GROUP BY 1, 2, 3, 4, 5
-), by_order AS (
+), {x}by_order AS (
     SELECT member_id, sum(net) AS net,
            CASE WHEN paid_minor > 0
                 THEN div(platform_paid_minor::numeric * sum(net), paid_minor) ELSE 0 END
                AS platform
-    FROM order_cats GROUP BY member_id, order_id, paid_minor, platform_paid_minor
-), spent AS (
+    FROM {x}order_cats GROUP BY member_id, order_id, paid_minor, platform_paid_minor
+), {x}spent AS (
     SELECT member_id, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders,
            sum(platform) AS platform
-    FROM by_order GROUP BY 1
-), categories AS (
+    FROM {x}by_order GROUP BY 1
+), {x}categories AS (
     SELECT member_id, category, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders
-    FROM order_cats WHERE category = ANY($7::text[])
+    FROM {x}order_cats WHERE category = ANY({p["categories"]})
     GROUP BY 1, 2 HAVING sum(net) > 0
-), breadth AS (
-    SELECT member_id, count(*) AS n FROM categories GROUP BY 1
-), activity_months AS (
+), {x}breadth AS (
+    SELECT member_id, count(*) AS n FROM {x}categories GROUP BY 1
+), {x}activity_months AS (
     SELECT member_id, sum(CASE kind {points} ELSE 0 END) AS points
     FROM activities
-    WHERE member_id = ANY($1::uuid[]) AND occurred_at >= $2 AND occurred_at < $3
-    GROUP BY member_id, to_char(occurred_at AT TIME ZONE $5, 'YYYY-MM')
-), activity AS (
+    WHERE member_id = ANY({p["members"]}) AND occurred_at >= {p["start"]} AND occurred_at < {p["end"]}
+    GROUP BY member_id, to_char(occurred_at AT TIME ZONE {p["zone"]}, 'YYYY-MM')
+), {x}activity AS (
     SELECT member_id, sum(least({int(rules.activity.monthly_cap)}, points)) AS raw
-    FROM activity_months GROUP BY 1
-), verified AS (
+    FROM {x}activity_months GROUP BY 1
+), {x}verified AS (
     SELECT DISTINCT member_id FROM standings
-    WHERE member_id = ANY($1::uuid[]) AND kind = 'verified' AND occurred_at < $3
-), links AS (
+    WHERE member_id = ANY({p["members"]}) AND kind = 'verified' AND occurred_at < {p["end"]}
+), {x}links AS (
     SELECT member_id, count(*) FILTER (WHERE kind = 'account_linked') AS n
     FROM (SELECT DISTINCT ON (member_id, provider) member_id, kind FROM standings
-          WHERE member_id = ANY($1::uuid[]) AND occurred_at < $3
+          WHERE member_id = ANY({p["members"]}) AND occurred_at < {p["end"]}
             AND kind IN ('account_linked', 'account_unlinked')
           ORDER BY member_id, provider, occurred_at DESC, source_id COLLATE "C" DESC,
                    kind DESC) latest
     GROUP BY 1
-), profile AS (
+), {x}profile AS (
     SELECT DISTINCT ON (member_id) member_id,
-           (SELECT count(DISTINCT x) FROM unnest(filled) x WHERE x = ANY($8::text[])) AS n
+           (SELECT count(DISTINCT x) FROM unnest(filled) x WHERE x = ANY({p["profile_fields"]})) AS n
     FROM standings
-    WHERE member_id = ANY($1::uuid[]) AND kind = 'profile' AND occurred_at < $3
+    WHERE member_id = ANY({p["members"]}) AND kind = 'profile' AND occurred_at < {p["end"]}
     ORDER BY member_id, occurred_at DESC, source_id COLLATE "C" DESC
-), judgements AS (
+), {x}judgements AS (
     SELECT DISTINCT ON (member_id, kind) member_id, kind, score FROM standings
-    WHERE member_id = ANY($1::uuid[]) AND occurred_at >= $2 AND occurred_at < $3
+    WHERE member_id = ANY({p["members"]}) AND occurred_at >= {p["start"]} AND occurred_at < {p["end"]}
       AND kind IN ('reputation_assessed', 'credit_reported')
     ORDER BY member_id, kind, occurred_at DESC, source_id COLLATE "C" DESC
-), raws AS (
+), {x}raws AS (
     SELECT ch.*,
            (CASE WHEN v.member_id IS NULL THEN 0 ELSE {int(a.verified)} END)
              + {_curve(a.linked, "coalesce(l.n, 0)")}
@@ -180,32 +182,32 @@ WITH chunk AS (
                 ELSE {_curve(risk.reputation, "rep.score")} END AS reputation_raw,
            CASE WHEN cre.score IS NULL THEN 0
                 ELSE {_curve(risk.credit, "cre.score")} END AS credit_raw
-    FROM chunk ch
-    LEFT JOIN verified v USING (member_id)
-    LEFT JOIN links l USING (member_id)
-    LEFT JOIN profile p USING (member_id)
-    LEFT JOIN spent s USING (member_id)
-    LEFT JOIN breadth b USING (member_id)
-    LEFT JOIN activity act USING (member_id)
-    LEFT JOIN judgements rep ON rep.member_id = ch.member_id AND rep.kind = 'reputation_assessed'
-    LEFT JOIN judgements cre ON cre.member_id = ch.member_id AND cre.kind = 'credit_reported'
-), vals AS (
+    FROM {x}chunk ch
+    LEFT JOIN {x}verified v USING (member_id)
+    LEFT JOIN {x}links l USING (member_id)
+    LEFT JOIN {x}profile p USING (member_id)
+    LEFT JOIN {x}spent s USING (member_id)
+    LEFT JOIN {x}breadth b USING (member_id)
+    LEFT JOIN {x}activity act USING (member_id)
+    LEFT JOIN {x}judgements rep ON rep.member_id = ch.member_id AND rep.kind = 'reputation_assessed'
+    LEFT JOIN {x}judgements cre ON cre.member_id = ch.member_id AND cre.kind = 'credit_reported'
+), {x}vals AS (
     SELECT member_id, tier_before, months_below, previous_score,
            {_value(rules, Component.ACCOUNT, "account_raw")}::int AS account,
            {_value(rules, Component.CONSUMPTION, "consumption_raw")}::int AS consumption,
            {_value(rules, Component.ACTIVITY, "activity_raw")}::int AS activity,
            {_value(rules, Component.REPUTATION, "reputation_raw")}::int AS reputation,
            {_value(rules, Component.CREDIT, "credit_raw")}::int AS credit
-    FROM raws
-), scores AS (
+    FROM {x}raws
+), {x}scores AS (
     SELECT *, account + consumption + activity + reputation + credit AS score,
            reputation + credit < {int(risk.threshold)} AS risk_gated
-    FROM vals
-), given AS (
+    FROM {x}vals
+), {x}given AS (
     SELECT *, {_rank("tier_before")} AS held_rank,
            {_given_tier(rules, "score")} AS given_tier
-    FROM scores
-), decided AS (
+    FROM {x}scores
+), {x}decided AS (
     SELECT *,
            CASE WHEN {_rank("given_tier")} > held_rank THEN given_tier
                 WHEN {_rank("given_tier")} = held_rank OR {never} THEN tier_before
@@ -214,18 +216,40 @@ WITH chunk AS (
            CASE WHEN {_rank("given_tier")} >= held_rank OR {never} THEN 0
                 WHEN months_below + 1 <= {grace} THEN months_below + 1
                 ELSE 0 END AS months_after
-    FROM given
-), scored AS (
+    FROM {x}given
+)"""
+
+
+# The placeholders of the settlement statement's scoring part.
+_SETTLE = {
+    "members": "$1::uuid[]",
+    "start": "$2",
+    "end": "$3",
+    "zone": "$5",
+    "currency": "$6",
+    "categories": "$7::text[]",
+    "profile_fields": "$8::text[]",
+}
+
+
+@lru_cache(maxsize=16)
+def statement(rules: RuleSet) -> str:
+    """The chunk statement for `rules` (cached: a settlement runs thousands of chunks)."""
+    x = "s_"
+    return (
+        "WITH "
+        + _scoring(rules, x, _SETTLE)
+        + f""", scored AS (
     INSERT INTO member_scores (member_id, period, score, account, consumption, activity,
                                reputation, credit, tier_before, tier, months_below, risk_gated,
                                rule_set_version, settle_time)
     SELECT member_id, $4, score, account, consumption, activity, reputation, credit,
            tier_before, tier_after, months_after, risk_gated, $12, $3
-    FROM decided
+    FROM {x}decided
     ON CONFLICT (member_id, period) DO NOTHING
     RETURNING member_id
 ), settled AS (
-    SELECT d.*, {_rank("d.tier_after")} AS after_rank FROM decided d JOIN scored USING (member_id)
+    SELECT d.*, {_rank("d.tier_after")} AS after_rank FROM {x}decided d JOIN scored USING (member_id)
 ), moved AS (
     UPDATE members m
     SET tier = s.tier_after, months_below = s.months_after, settled_period = $4, score = s.score
@@ -249,7 +273,7 @@ WITH chunk AS (
         AS b(category text, level int, min_spend bigint, min_orders int)
 ), held AS (
     SELECT c.member_id, c.category, c.net, c.orders, max(lv.level) AS level
-    FROM categories c
+    FROM {x}categories c
     JOIN settled s USING (member_id)
     JOIN levels lv ON lv.category = c.category AND c.net >= lv.min_spend
                   AND c.orders >= lv.min_orders
@@ -323,3 +347,59 @@ SELECT (SELECT count(*) FROM settled) AS members,
        (SELECT count(*) FROM moved) + (SELECT count(*) FROM badges_kept)
          + (SELECT count(*) FROM badges_lost) + (SELECT count(*) FROM published) AS writes
 """
+    )
+
+
+# The placeholders of the rehearsal statement: one chunk and window, each side its rule set's
+# currency and lists.
+_BASELINE = {
+    "members": "$1::uuid[]",
+    "start": "$2",
+    "end": "$3",
+    "zone": "$4",
+    "currency": "$5",
+    "categories": "$6::text[]",
+    "profile_fields": "$7::text[]",
+}
+_CANDIDATE = {
+    **_BASELINE,
+    "currency": "$8",
+    "categories": "$9::text[]",
+    "profile_fields": "$10::text[]",
+}
+
+
+def _grants(x: str, packs: str) -> str:
+    """The packs each member of `{x}decided` would be granted (gifts.upgrade_gifts), written
+    nowhere."""
+    return f"""{x}packs AS (
+    SELECT * FROM jsonb_to_recordset({packs}::jsonb) AS p(tier text, rank int)
+), {x}grants AS (
+    SELECT p.tier FROM {x}decided d
+    JOIN {x}packs p ON p.rank > d.held_rank AND p.rank <= {_rank("d.tier_after")}
+    WHERE NOT EXISTS (SELECT 1 FROM gift_grants g
+                      WHERE g.member_id = d.member_id AND g.tier = p.tier AND g.period > $11)
+)"""
+
+
+@lru_cache(maxsize=16)
+def rehearsal(baseline: RuleSet, candidate: RuleSet) -> str:
+    """The chunk statement of a rehearsal: both rule sets settle the same members from the
+    same states, and it returns counts only (members per baseline → candidate tier, packs per
+    side and tier), changing nothing. $11 is the gift cutoff, $12 and $13 the sides' packs."""
+    return (
+        "WITH "
+        + _scoring(baseline, "b_", _BASELINE)
+        + ", "
+        + _scoring(candidate, "c_", _CANDIDATE)
+        + ", "
+        + _grants("b_", "$12")
+        + ", "
+        + _grants("c_", "$13")
+        + """
+SELECT 'tiers' AS kind, b.tier_after AS baseline, c.tier_after AS candidate, count(*) AS n
+FROM b_decided b JOIN c_decided c USING (member_id) GROUP BY 2, 3
+UNION ALL SELECT 'baseline_gifts', tier, '', count(*) FROM b_grants GROUP BY 2
+UNION ALL SELECT 'candidate_gifts', tier, '', count(*) FROM c_grants GROUP BY 2
+"""
+    )

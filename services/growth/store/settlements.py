@@ -83,7 +83,9 @@ async def take_chunk(
     return [r["member_id"] for r in rows]
 
 
-def _packs(rules: RuleSet) -> list[dict]:
+def packs_param(rules: RuleSet) -> list[dict]:
+    """The rule set's packs worth granting (some points or coupons), as the statements take
+    them."""
     packs = []
     for pack in rules.gift_packs:
         if pack.points == 0 and not pack.coupons:
@@ -144,7 +146,7 @@ async def settle_chunk(
         list(rules.categories),
         list(rules.account.profile_fields),
         cutoff,
-        _packs(rules),
+        packs_param(rules),
         _levels(rules),
         rules.version,
         _rfc3339(settle_time),
