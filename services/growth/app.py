@@ -38,6 +38,7 @@ class GrowthApp(ServiceApp[GrowthSettings]):
         """Background runs of this replica first (a rehearsal cut short is marked FAILED; a
         settlement resumes on the next tick of any replica's job), then the kit's stop."""
         await self.usecases.rehearsals.stop()
+        await self.usecases.settlements.drain()
         await super().stop()
 
     def servicers(self) -> list[object]:

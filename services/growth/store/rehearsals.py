@@ -11,7 +11,7 @@ import asyncpg
 from ..domain import periods
 from ..domain.rules import RuleSet
 from . import settlement_sql
-from .settlements import packs_param
+from .settlements import NO_JIT, packs_param
 
 _COLUMNS = (
     "rehearsal_id, rule_set_version, baseline_rule_set_version, period, state, members, tiers,"
@@ -102,7 +102,7 @@ async def chunk(
 
 
 async def count(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: asyncpg.Connection,
     members: list[uuid.UUID],
     baseline: RuleSet,
     candidate: RuleSet,
@@ -113,22 +113,24 @@ async def count(
     settle_time = periods.settlement_instant(period, zone)
     window = periods.window_ending(settle_time, zone)
     cutoff = periods.period_of_index(periods.period_index(period) - periods.WINDOW_MONTHS)
-    return await conn.fetch(
-        settlement_sql.rehearsal(baseline, candidate),
-        members,
-        window.start,
-        settle_time,
-        zone,
-        baseline.currency,
-        list(baseline.categories),
-        list(baseline.account.profile_fields),
-        candidate.currency,
-        list(candidate.categories),
-        list(candidate.account.profile_fields),
-        cutoff,
-        packs_param(baseline),
-        packs_param(candidate),
-    )
+    async with conn.transaction():
+        await conn.execute(NO_JIT)
+        return await conn.fetch(
+            settlement_sql.rehearsal(baseline, candidate),
+            members,
+            window.start,
+            settle_time,
+            zone,
+            baseline.currency,
+            list(baseline.categories),
+            list(baseline.account.profile_fields),
+            candidate.currency,
+            list(candidate.categories),
+            list(candidate.account.profile_fields),
+            cutoff,
+            packs_param(baseline),
+            packs_param(candidate),
+        )
 
 
 async def progress(

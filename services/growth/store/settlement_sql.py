@@ -297,18 +297,19 @@ def statement(rules: RuleSet) -> str:
     SELECT h.*, coalesce(hb.level, 0) AS previous_level
     FROM held h LEFT JOIN held_before hb USING (member_id, category)
     WHERE h.level > coalesce(hb.level, 0)
+), held_json AS (
+    SELECT member_id, jsonb_agg(jsonb_build_object('category', category, 'level', level)
+                                ORDER BY category COLLATE "C") AS badges
+    FROM held GROUP BY member_id
 ), news AS (
     SELECT $14 AS event_type, d.member_id, jsonb_build_object(
                'memberId', d.member_id::text, 'period', $4::text, 'score', d.score,
                'previousScore', d.previous_score, 'components', {_component_json(rules)},
                'tier', {_proto_tier("d.tier_after")},
-               'badges', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                                              'category', h.category, 'level', h.level)
-                                          ORDER BY h.category COLLATE "C")
-                                   FROM held h WHERE h.member_id = d.member_id), '[]'),
+               'badges', coalesce(hj.badges, '[]'),
                'riskGated', d.risk_gated, 'ruleSetVersion', $12::int,
                'settleTime', $13::text) AS payload
-    FROM settled d
+    FROM settled d LEFT JOIN held_json hj USING (member_id)
     UNION ALL
     SELECT $15, d.member_id, jsonb_build_object(
                'memberId', d.member_id::text, 'previousTier', {_proto_tier("d.tier_before")},

@@ -106,9 +106,10 @@ class Rehearsals:
         members = 0
         after: uuid.UUID | None = None
         while chunk := await store.chunk(pool, after, batch):
-            counted = await store.count(
-                pool, chunk, baseline, candidate, row["period"], self.deps.zone
-            )
+            async with pool.acquire() as conn:
+                counted = await store.count(
+                    conn, chunk, baseline, candidate, row["period"], self.deps.zone
+                )
             for kind, old, new, n in counted:
                 if kind == "tiers":
                     tiers[f"{old}>{new}"] += n

@@ -512,6 +512,7 @@ def test_each_source_has_its_queue_bound_to_its_events():
         "growth.identity": [
             "loyalty.identity.member.account_linked.v1",
             "loyalty.identity.member.account_unlinked.v1",
+            "loyalty.identity.member.closed.v1",
             "loyalty.identity.member.profile_updated.v1",
             "loyalty.identity.member.registered.v1",
             "loyalty.identity.member.verified.v1",
