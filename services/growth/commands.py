@@ -22,9 +22,16 @@ async def settle(app: GrowthApp, *args: str) -> None:
               the settlement job's lock, and when a replica holds it, says so and stops."""
     if args:
         raise SystemExit("settle takes no arguments")
+    # A connection for the job's lock and one per settlement worker (a command's pool has 2).
+    await app.close()
+    await app.open(1, app.settings.settlement_workers + 1)
     await app.usecases.rules.ensure_default(app.pool)
     ran = await run_locked(app.pool, jobs.settlement_job(app.usecases))
-    row = await app.usecases.settlements.run(app.pool) if ran else None
+    row = (
+        await app.usecases.settlements.get(app.pool, app.usecases.settlements.due())
+        if ran
+        else None
+    )
     print(json.dumps({"ran": ran, "settlement": dict(row) if row else None}, default=str))
 
 

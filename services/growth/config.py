@@ -10,3 +10,5 @@ class GrowthSettings(ServiceSettings, service="growth"):
     # the 1st, 00:00 in the business zone) and how many members one of its transactions takes.
     settlement_interval_seconds: float = 60
     settlement_batch: int = 5000
+    # Chunks settled at once: the database does the work, so about one per core it has.
+    settlement_workers: int = 2

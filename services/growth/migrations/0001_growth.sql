@@ -184,14 +184,3 @@ CREATE TABLE rehearsals (
 );
 CREATE UNIQUE INDEX rehearsals_one_running ON rehearsals ((true)) WHERE state = 'running';
 CREATE INDEX rehearsals_newest ON rehearsals (created_at DESC, rehearsal_id DESC);
-
--- A UUIDv7 (time-ordered, as the kit's ids.new_id) for events written by set-based statements.
-CREATE FUNCTION growth_uuid7() RETURNS uuid LANGUAGE sql VOLATILE AS $$
-    SELECT encode(
-        set_bit(set_bit(
-            overlay(uuid_send(gen_random_uuid())
-                    PLACING substring(int8send(floor(extract(epoch FROM clock_timestamp())
-                                                     * 1000)::bigint) FROM 3)
-                    FROM 1 FOR 6),
-            52, 1), 53, 1), 'hex')::uuid
-$$;

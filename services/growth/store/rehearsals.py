@@ -11,7 +11,7 @@ import asyncpg
 from ..domain import periods
 from ..domain.rules import RuleSet
 from . import settlement_sql
-from .settlements import NO_JIT, packs_param
+from .settlements import CHUNK_MEMORY, CUSTOM_PLANS, NO_JIT, packs_param
 
 _COLUMNS = (
     "rehearsal_id, rule_set_version, baseline_rule_set_version, period, state, members, tiers,"
@@ -115,6 +115,8 @@ async def count(
     cutoff = periods.period_of_index(periods.period_index(period) - periods.WINDOW_MONTHS)
     async with conn.transaction():
         await conn.execute(NO_JIT)
+        await conn.execute(CHUNK_MEMORY)
+        await conn.execute(CUSTOM_PLANS)
         return await conn.fetch(
             settlement_sql.rehearsal(baseline, candidate),
             members,
@@ -130,6 +132,8 @@ async def count(
             cutoff,
             packs_param(baseline),
             packs_param(candidate),
+            min(members),
+            max(members),
         )
 
 

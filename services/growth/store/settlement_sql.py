@@ -110,7 +110,9 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
 ), {x}refunded AS (
     SELECT rl.member_id, rl.order_id, rl.line_id, sum(rl.amount_minor) AS back
     FROM refunds r JOIN refund_lines rl USING (member_id, refund_id)
-    WHERE r.member_id = ANY({p["members"]}) AND r.occurred_at < {p["end"]} AND r.currency = {p["currency"]}
+    WHERE rl.member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND r.member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND r.occurred_at < {p["end"]} AND r.currency = {p["currency"]}
     GROUP BY 1, 2, 3
 ), {x}order_cats AS (
     SELECT o.member_id, o.order_id, o.paid_minor, o.platform_paid_minor, l.category,
@@ -119,7 +121,9 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
     JOIN order_lines l USING (member_id, order_id)
     LEFT JOIN {x}refunded f
            ON f.member_id = l.member_id AND f.order_id = l.order_id AND f.line_id = l.line_id
-    WHERE o.member_id = ANY({p["members"]}) AND o.occurred_at >= {p["start"]} AND o.occurred_at < {p["end"]}
+    WHERE l.member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND o.member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND o.occurred_at >= {p["start"]} AND o.occurred_at < {p["end"]}
       AND o.currency = {p["currency"]}
     GROUP BY 1, 2, 3, 4, 5
 ), {x}by_order AS (
@@ -141,18 +145,20 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
 ), {x}activity_months AS (
     SELECT member_id, sum(CASE kind {points} ELSE 0 END) AS points
     FROM activities
-    WHERE member_id = ANY({p["members"]}) AND occurred_at >= {p["start"]} AND occurred_at < {p["end"]}
+    WHERE member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND occurred_at >= {p["start"]} AND occurred_at < {p["end"]}
     GROUP BY member_id, to_char(occurred_at AT TIME ZONE {p["zone"]}, 'YYYY-MM')
 ), {x}activity AS (
     SELECT member_id, sum(least({int(rules.activity.monthly_cap)}, points)) AS raw
     FROM {x}activity_months GROUP BY 1
 ), {x}verified AS (
     SELECT DISTINCT member_id FROM standings
-    WHERE member_id = ANY({p["members"]}) AND kind = 'verified' AND occurred_at < {p["end"]}
+    WHERE member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND kind = 'verified' AND occurred_at < {p["end"]}
 ), {x}links AS (
     SELECT member_id, count(*) FILTER (WHERE kind = 'account_linked') AS n
     FROM (SELECT DISTINCT ON (member_id, provider) member_id, kind FROM standings
-          WHERE member_id = ANY({p["members"]}) AND occurred_at < {p["end"]}
+          WHERE member_id BETWEEN {p["lo"]} AND {p["hi"]} AND occurred_at < {p["end"]}
             AND kind IN ('account_linked', 'account_unlinked')
           ORDER BY member_id, provider, occurred_at DESC, source_id COLLATE "C" DESC,
                    kind DESC) latest
@@ -161,11 +167,13 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
     SELECT DISTINCT ON (member_id) member_id,
            (SELECT count(DISTINCT x) FROM unnest(filled) x WHERE x = ANY({p["profile_fields"]})) AS n
     FROM standings
-    WHERE member_id = ANY({p["members"]}) AND kind = 'profile' AND occurred_at < {p["end"]}
+    WHERE member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND kind = 'profile' AND occurred_at < {p["end"]}
     ORDER BY member_id, occurred_at DESC, source_id COLLATE "C" DESC
 ), {x}judgements AS (
     SELECT DISTINCT ON (member_id, kind) member_id, kind, score FROM standings
-    WHERE member_id = ANY({p["members"]}) AND occurred_at >= {p["start"]} AND occurred_at < {p["end"]}
+    WHERE member_id BETWEEN {p["lo"]} AND {p["hi"]}
+      AND occurred_at >= {p["start"]} AND occurred_at < {p["end"]}
       AND kind IN ('reputation_assessed', 'credit_reported')
     ORDER BY member_id, kind, occurred_at DESC, source_id COLLATE "C" DESC
 ), {x}raws AS (
@@ -220,9 +228,18 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
 )"""
 
 
-# The placeholders of the settlement statement's scoring part.
+# A UUIDv7 per event (time-ordered, as the kit's ids.new_id), inline: a function call per row
+# cost more than building the event.
+_UUID7 = """encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+    substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+    FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"""
+
+# The placeholders of the settlement statement's scoring part: the chunk's members, and the
+# range they span, which the facts are read by (index range scans).
 _SETTLE = {
     "members": "$1::uuid[]",
+    "lo": "$19::uuid",
+    "hi": "$20::uuid",
     "start": "$2",
     "end": "$3",
     "zone": "$5",
@@ -255,6 +272,10 @@ def statement(rules: RuleSet) -> str:
     SET tier = s.tier_after, months_below = s.months_after, settled_period = $4, score = s.score
     FROM settled s WHERE m.member_id = s.member_id
     RETURNING m.member_id
+), recent_grants AS MATERIALIZED (
+    -- read once before any pack of this chunk is written: probing the table while the
+    -- statement appends to it would scan the new rows again for every probe
+    SELECT member_id, tier FROM gift_grants WHERE member_id = ANY($1::uuid[]) AND period > $9
 ), packs AS (
     SELECT * FROM jsonb_to_recordset($10::jsonb)
         AS p(tier text, rank int, points bigint, coupons jsonb)
@@ -264,8 +285,8 @@ def statement(rules: RuleSet) -> str:
     SELECT 'growth:tier_upgrade:' || s.member_id || ':' || p.tier || ':' || $4,
            s.member_id, p.tier, $4, p.points, p.coupons, $12, $3
     FROM settled s JOIN packs p ON p.rank > s.held_rank AND p.rank <= s.after_rank
-    WHERE NOT EXISTS (SELECT 1 FROM gift_grants g
-                      WHERE g.member_id = s.member_id AND g.tier = p.tier AND g.period > $9)
+    WHERE NOT EXISTS (SELECT 1 FROM recent_grants g
+                      WHERE g.member_id = s.member_id AND g.tier = p.tier)
     ON CONFLICT (reference) DO NOTHING
     RETURNING *
 ), levels AS (
@@ -336,7 +357,7 @@ def statement(rules: RuleSet) -> str:
     FROM awarded w
 ), published AS (
     INSERT INTO outbox (id, event_type, source, subject, payload)
-    SELECT growth_uuid7(), event_type, $18, member_id::text, payload FROM news
+    SELECT {_UUID7}, event_type, $18, member_id::text, payload FROM news
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM settled) AS members,
@@ -355,6 +376,8 @@ SELECT (SELECT count(*) FROM settled) AS members,
 # currency and lists.
 _BASELINE = {
     "members": "$1::uuid[]",
+    "lo": "$14::uuid",
+    "hi": "$15::uuid",
     "start": "$2",
     "end": "$3",
     "zone": "$4",

@@ -20,6 +20,11 @@ _NIL = uuid.UUID(int=0)
 # The statements are large and run once per chunk: compiling them (PostgreSQL's JIT, on above
 # a plan cost they reach) took longer than running them. For the caller's transaction only.
 NO_JIT = "SET LOCAL jit = off"
+# A chunk's aggregates (tens of thousands of order lines) in memory, not spilled to disk.
+CHUNK_MEMORY = "SET LOCAL work_mem = '64MB'"
+# Planned for this chunk's range of members each time: a generic plan cannot know how few rows
+# the range holds and would scan whole tables.
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 _COLUMNS = (
     "period, rule_set_version, settle_time, state, started_at, completed_at, members_settled,"
     " tier_ups, tier_downs, gift_packs, gift_points, badges_awarded"
@@ -68,17 +73,22 @@ async def page(
 
 
 async def take_chunk(
-    conn: asyncpg.Connection, period: str, after: uuid.UUID | None, limit: int
+    conn: asyncpg.Connection,
+    period: str,
+    after: uuid.UUID | None,
+    limit: int,
+    skip_locked: bool = False,
 ) -> list[uuid.UUID]:
     """The next members not yet settled for `period`, in member order after `after`, locked
-    (a provisional upgrade waits for their settlement, and the other way round). Members are
-    settled once registered (identity's event) and until closed."""
+    (a provisional upgrade waits for their settlement, and the other way round); with
+    `skip_locked`, past those another worker holds. Members are settled once registered
+    (identity's event) and until closed."""
     rows = await conn.fetch(
         "SELECT member_id FROM members m WHERE member_id > $1"
         " AND registered_at IS NOT NULL AND closed_at IS NULL"
         " AND NOT EXISTS (SELECT 1 FROM member_scores s"
         "                 WHERE s.member_id = m.member_id AND s.period = $2)"
-        " ORDER BY member_id LIMIT $3 FOR UPDATE",
+        f" ORDER BY member_id LIMIT $3 FOR UPDATE{' SKIP LOCKED' if skip_locked else ''}",
         after or _NIL,
         period,
         limit,
@@ -139,6 +149,8 @@ async def settle_chunk(
     window = periods.window_ending(settle_time, zone)
     cutoff = periods.period_of_index(periods.period_index(period) - periods.WINDOW_MONTHS)
     await conn.execute(NO_JIT)
+    await conn.execute(CHUNK_MEMORY)
+    await conn.execute(CUSTOM_PLANS)
     row = await conn.fetchrow(
         settlement_sql.statement(rules),
         members,
@@ -159,6 +171,8 @@ async def settle_chunk(
         events.type_of(events_pb2.GrowthGiftPackGranted),
         events.type_of(events_pb2.GrowthBadgeAwarded),
         source,
+        min(members),
+        max(members),
     )
     result = ChunkResult(
         row["members"],

@@ -230,19 +230,32 @@ class Settlements:
         rules = await self.rules.version(pool, row["rule_set_version"])
         zone, batch = self.deps.zone, batch or self.deps.settings.settlement_batch
         source = self.deps.outbox.source
-        after: uuid.UUID | None = None
-        chunks = 0
-        while stop_after is None or chunks < stop_after:
+        budget = [stop_after] if stop_after is not None else None  # chunks left, shared
+
+        async def chunks(skip_locked: bool) -> bool:
+            """Settle chunk after chunk; True when no member was left to take."""
+            after: uuid.UUID | None = None
+            while budget is None or budget[0] > 0:
+                if budget is not None:
+                    budget[0] -= 1
+                async with pool.acquire() as conn, conn.transaction():
+                    members = await store.take_chunk(conn, period, after, batch, skip_locked)
+                    if not members:
+                        return True
+                    result = await store.settle_chunk(conn, members, rules, period, zone, source)
+                after = members[-1]
+                log.debug("settlement_chunk", period=period, members=result.members)
+            return False
+
+        # Several workers at once, each taking the next members no other holds (the database
+        # does the work: one worker per core it has); then one pass that skips nothing, so a
+        # chunk another worker gave up is not missed, which completes the settlement.
+        workers = self.deps.settings.settlement_workers
+        done = await asyncio.gather(*(chunks(skip_locked=True) for _ in range(workers)))
+        if all(done) and await chunks(skip_locked=False):
             async with pool.acquire() as conn, conn.transaction():
-                members = await store.take_chunk(conn, period, after, batch)
-                if not members:
-                    if await store.complete(conn, period, self.deps.now()):
-                        log.info("settlement_completed", period=period)
-                    break
-                result = await store.settle_chunk(conn, members, rules, period, zone, source)
-            after = members[-1]
-            chunks += 1
-            log.debug("settlement_chunk", period=period, members=result.members)
+                if await store.complete(conn, period, self.deps.now()):
+                    log.info("settlement_completed", period=period)
         found = await store.get(pool, period)
         assert found is not None
         return found
