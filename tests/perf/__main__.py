@@ -12,6 +12,7 @@ BENCHES = [
     "tests.perf.giftcard_bench",
     "tests.perf.subscription_claims_bench",
     "tests.perf.subscription_renewal_bench",
+    "tests.perf.growth_bench",
 ]
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ a profile, a reputation assessment and a credit report), the rehearsal of a cand
 over the same base, and fact ingestion from the bus next to the raw consume rate of the same
 broker.
 
-`settle`: `python -m services.growth settle` as its own process, as an operator (or the job of
-a replica) runs it: members settled per second, the process's peak RSS, and the check that
-every member was settled once with one growth.score_settled each. `rehearse`: the candidate
+`first_settlement`: the month before the due one, in this process: every member climbs from
+registered at once, the most events a settlement ever writes. `settle`: the due month after it,
+`python -m services.growth settle` as its own process, as an operator (or the job of a replica)
+runs it: members settled per second, the process's peak RSS, and the check that every member
+was settled once with one growth.score_settled each. `rehearse`: the candidate
 (the default bands lowered by a quarter) against the active rule set, counted chunk by chunk,
 members per second. `ingest`: BENCH_GROWTH_EVENTS (20,000) order.paid events published as the
 commerce broker user while growth consumes them (each a fact of an order and its lines, in the
@@ -265,6 +267,25 @@ async def main() -> None:
             "SELECT pg_database_size(current_database())"
         )
 
+        # The first settlement: every member climbs from registered at once (a tier change,
+        # up to four gift packs and badges each: the most events a settlement ever writes).
+        previous = periods.period_of_index(periods.period_index(period) - 1)
+        meter = {"bench": lambda: [os.getpid()], "postgres": lambda: pids_named("postgres")}
+        with CpuMeter(meter) as cpu, Clock() as clock:
+            first = await app.usecases.settlements.run(pool, previous)
+        results["first_settlement"] = {
+            "period": previous,
+            "members_settled": first["members_settled"],
+            "seconds": round(clock.seconds, 2),
+            "per_second": round(first["members_settled"] / clock.seconds, 1),
+            "events": await pool.fetchval("SELECT count(*) FROM outbox"),
+            "cpu_cores": cpu.cores,
+            "workers": app.settings.settlement_workers,
+        }
+        await pool.execute("TRUNCATE outbox")  # published by the relay in production
+        async with pool.acquire() as conn:
+            await conn.execute("VACUUM ANALYZE")
+        # The month after, as the job (or an operator) runs it: the steady state.
         with CpuMeter({"postgres": lambda: pids_named("postgres", "postmaster")}) as cpu:
             said, seconds, peak_kib = await settle_process(app.settings)
         results["settle"] = {

@@ -199,7 +199,9 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
     LEFT JOIN {x}activity act USING (member_id)
     LEFT JOIN {x}judgements rep ON rep.member_id = ch.member_id AND rep.kind = 'reputation_assessed'
     LEFT JOIN {x}judgements cre ON cre.member_id = ch.member_id AND cre.kind = 'credit_reported'
-), {x}vals AS (
+), {x}vals AS MATERIALIZED (
+    -- computed once per member: inlined, every later mention of a value (the score in each
+    -- band's test, the given tier in each policy arm) would repeat every curve
     SELECT member_id, tier_before, months_below, previous_score,
            {_value(rules, Component.ACCOUNT, "account_raw")}::int AS account,
            {_value(rules, Component.CONSUMPTION, "consumption_raw")}::int AS consumption,
@@ -211,7 +213,7 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
     SELECT *, account + consumption + activity + reputation + credit AS score,
            reputation + credit < {int(risk.threshold)} AS risk_gated
     FROM {x}vals
-), {x}given AS (
+), {x}given AS MATERIALIZED (
     SELECT *, {_rank("tier_before")} AS held_rank,
            {_given_tier(rules, "score")} AS given_tier
     FROM {x}scores

@@ -103,24 +103,52 @@ class Rehearsals:
         candidate = await self.rules.version(pool, row["rule_set_version"])
         tiers: Counter[str] = Counter()
         packs: Counter[str] = Counter()
-        members = 0
-        after: uuid.UUID | None = None
-        while chunk := await store.chunk(pool, after, batch):
-            async with pool.acquire() as conn:
-                counted = await store.count(
-                    conn, chunk, baseline, candidate, row["period"], self.deps.zone
+        counted_members = [0]
+        # One reader hands out chunks in member order; the workers count them at once (the
+        # database does the work: as many as settlement workers, about one per core).
+        chunks: asyncio.Queue[list[uuid.UUID] | None] = asyncio.Queue(maxsize=2)
+        workers = self.deps.settings.settlement_workers
+
+        async def read() -> None:
+            after: uuid.UUID | None = None
+            while chunk := await store.chunk(pool, after, batch):
+                await chunks.put(chunk)
+                after = chunk[-1]
+            for _ in range(workers):
+                await chunks.put(None)
+
+        async def count() -> None:
+            while (chunk := await chunks.get()) is not None:
+                async with pool.acquire() as conn:
+                    counted = await store.count(
+                        conn, chunk, baseline, candidate, row["period"], self.deps.zone
+                    )
+                for kind, old, new, n in counted:
+                    if kind == "tiers":
+                        tiers[f"{old}>{new}"] += n
+                    else:
+                        packs[f"{kind.removesuffix('_gifts')}:{old}"] += n
+                counted_members[0] += len(chunk)
+                await store.progress(
+                    pool,
+                    rehearsal_id,
+                    counted_members[0],
+                    dict(tiers),
+                    dict(packs),
+                    self.deps.now(),
                 )
-            for kind, old, new, n in counted:
-                if kind == "tiers":
-                    tiers[f"{old}>{new}"] += n
-                else:
-                    packs[f"{kind.removesuffix('_gifts')}:{old}"] += n
-            members += len(chunk)
-            after = chunk[-1]
-            await store.progress(
-                pool, rehearsal_id, members, dict(tiers), dict(packs), self.deps.now()
-            )
-        await store.finish(pool, rehearsal_id, "completed", "", self.deps.now())
+
+        try:
+            async with asyncio.TaskGroup() as group:  # one failing stops the others
+                group.create_task(read())
+                for _ in range(workers):
+                    group.create_task(count())
+        except* Exception as failed:
+            raise failed.exceptions[0] from None
+        # the workers' writes may have landed out of order: the final counts last
+        now = self.deps.now()
+        await store.progress(pool, rehearsal_id, counted_members[0], dict(tiers), dict(packs), now)
+        await store.finish(pool, rehearsal_id, "completed", "", now)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
