@@ -9,6 +9,7 @@ CREATE TABLE members (
     tier           text        NOT NULL DEFAULT 'registered'
                    CHECK (tier IN ('registered', 'bronze', 'silver', 'gold', 'diamond')),
     months_below   integer     NOT NULL DEFAULT 0 CHECK (months_below BETWEEN 0 AND 12),
+    tier_since     timestamptz,   -- when the tier held was reached; NULL: registered, never moved
     settled_period text,
     score          integer     NOT NULL DEFAULT 0 CHECK (score >= 0),
     registered_at  timestamptz,   -- identity's member.registered; NULL: not known yet

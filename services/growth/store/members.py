@@ -15,8 +15,7 @@ from ..domain.badges import Badge
 from ..domain.gifts import GiftGrant
 from ..domain.rules import Component, Tier
 
-# The audit action of an immediate upgrade: its detail keeps the instant of the change, which
-# is when the member reached the tier held (a settlement's is in member_scores).
+# The audit action of an immediate upgrade.
 TIER_RAISED = "growth.tier_raised"
 
 Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -150,18 +149,9 @@ async def last_gifts(conn: Executor, member_id: uuid.UUID) -> dict[Tier, str]:
 
 
 async def tier_changed_at(conn: Executor, member_id: uuid.UUID) -> dt.datetime | None:
-    """When the member's tier last changed: a settlement that moved it, or an immediate
-    upgrade (its audit entry); None when it never did."""
-    return await conn.fetchval(
-        "SELECT max(at) FROM ("
-        " SELECT max(settle_time) AS at FROM member_scores"
-        " WHERE member_id = $1 AND tier <> tier_before"
-        " UNION ALL"
-        " SELECT max((detail->>'changed_time')::timestamptz) FROM audit_log"
-        " WHERE subject = $1::text AND action = $2) changes",
-        member_id,
-        TIER_RAISED,
-    )
+    """When the member's tier last changed (a settlement that moved it, or an immediate
+    upgrade); None when it never did."""
+    return await conn.fetchval("SELECT tier_since FROM members WHERE member_id = $1", member_id)
 
 
 async def rules_activated_at(conn: Executor) -> dt.datetime | None:
@@ -178,13 +168,18 @@ async def settlement_running(conn: Executor, period: str) -> bool:
 
 # --- an immediate upgrade ---------------------------------------------------------------------
 async def raise_tier(
-    conn: asyncpg.Connection, member_id: uuid.UUID, tier: Tier, months_below: int
+    conn: asyncpg.Connection,
+    member_id: uuid.UUID,
+    tier: Tier,
+    months_below: int,
+    at: dt.datetime,
 ) -> None:
     await conn.execute(
-        "UPDATE members SET tier = $2, months_below = $3 WHERE member_id = $1",
+        "UPDATE members SET tier = $2, months_below = $3, tier_since = $4 WHERE member_id = $1",
         member_id,
         tier.value,
         months_below,
+        at,
     )
 
 

@@ -271,7 +271,8 @@ def statement(rules: RuleSet) -> str:
     SELECT d.*, {_rank("d.tier_after")} AS after_rank FROM {x}decided d JOIN scored USING (member_id)
 ), moved AS (
     UPDATE members m
-    SET tier = s.tier_after, months_below = s.months_after, settled_period = $4, score = s.score
+    SET tier = s.tier_after, months_below = s.months_after, settled_period = $4, score = s.score,
+        tier_since = CASE WHEN s.tier_after <> s.tier_before THEN $3 ELSE m.tier_since END
     FROM settled s WHERE m.member_id = s.member_id
     RETURNING m.member_id
 ), recent_grants AS MATERIALIZED (

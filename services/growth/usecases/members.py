@@ -190,7 +190,7 @@ class Members:
         if change is None or await self._settling(conn, member, now):
             return ProvisionalView(member_id, rules, result, member.tier, False)
         after = result.state.tier
-        await store.raise_tier(conn, member_id, after.tier, after.months_below)
+        await store.raise_tier(conn, member_id, after.tier, after.months_below, now)
         granted = await store.add_grants(conn, result.gifts, rules.version, now)
         changed = events_pb2.GrowthTierChanged(
             member_id=str(member_id),
