@@ -11,7 +11,7 @@ import asyncpg
 from ..domain import periods
 from ..domain.rules import RuleSet
 from . import settlement_sql
-from .settlements import CHUNK_MEMORY, CUSTOM_PLANS, NO_JIT, packs_param
+from .settlements import CHUNK_MEMORY, CUSTOM_PLANS, NO_JIT, SETTLED_HERE, packs_param
 
 _COLUMNS = (
     "rehearsal_id, rule_set_version, baseline_rule_set_version, period, state, members, tiers,"
@@ -89,14 +89,18 @@ async def page(
 
 
 async def chunk(
-    conn: asyncpg.Connection | asyncpg.Pool, after: uuid.UUID | None, limit: int
+    conn: asyncpg.Connection | asyncpg.Pool,
+    settle_time: dt.datetime,
+    after: uuid.UUID | None,
+    limit: int,
 ) -> list[uuid.UUID]:
-    """The next members a settlement would settle, in member order."""
+    """The next members the settlement at `settle_time` would settle, in member order."""
     rows = await conn.fetch(
-        "SELECT member_id FROM members WHERE member_id > $1"
-        " AND registered_at IS NOT NULL AND closed_at IS NULL ORDER BY member_id LIMIT $2",
+        "SELECT member_id FROM members m WHERE member_id > $1"
+        f" AND {SETTLED_HERE.format(settle_time='$3')} ORDER BY member_id LIMIT $2",
         after or uuid.UUID(int=0),
         limit,
+        settle_time,
     )
     return [r["member_id"] for r in rows]
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from .settlements import SETTLED_HERE
+
 # The audit trail's entries about settlements (subject: `subject(period)`).
 REQUESTED = "growth.settlement.run"  # an operator's RunSettlement (detail: began)
 RUN_BEGUN = "growth.settlement.run_begun"  # a run set off on an unfinished settlement
@@ -54,14 +56,17 @@ async def coupons(
     return [(r["code"], int(r["quantity"]), int(r["value"])) for r in rows]
 
 
-async def unsettled(conn: asyncpg.Connection | asyncpg.Pool, period: str) -> int:
+async def unsettled(
+    conn: asyncpg.Connection | asyncpg.Pool, period: str, settle_time: dt.datetime
+) -> int:
     """Members the settlement of `period` has still to settle (as `take_chunk` finds them)."""
     return int(
         await conn.fetchval(
-            "SELECT count(*) FROM members m WHERE registered_at IS NOT NULL"
-            " AND closed_at IS NULL AND NOT EXISTS (SELECT 1 FROM member_scores s"
+            f"SELECT count(*) FROM members m WHERE {SETTLED_HERE.format(settle_time='$2')}"
+            " AND NOT EXISTS (SELECT 1 FROM member_scores s"
             " WHERE s.member_id = m.member_id AND s.period = $1)",
             period,
+            settle_time,
         )
     )
 

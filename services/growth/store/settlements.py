@@ -72,26 +72,31 @@ async def page(
     )
 
 
+# The members a settlement settles: registered before its instant, not closed.
+SETTLED_HERE = "m.registered_at < {settle_time} AND m.closed_at IS NULL"
+
+
 async def take_chunk(
     conn: asyncpg.Connection,
     period: str,
+    settle_time: dt.datetime,
     after: uuid.UUID | None,
     limit: int,
     skip_locked: bool = False,
 ) -> list[uuid.UUID]:
     """The next members not yet settled for `period`, in member order after `after`, locked
     (a provisional upgrade waits for their settlement, and the other way round); with
-    `skip_locked`, past those another worker holds. Members are settled once registered
-    (identity's event) and until closed."""
+    `skip_locked`, past those another worker holds."""
     rows = await conn.fetch(
         "SELECT member_id FROM members m WHERE member_id > $1"
-        " AND registered_at IS NOT NULL AND closed_at IS NULL"
+        f" AND {SETTLED_HERE.format(settle_time='$4')}"
         " AND NOT EXISTS (SELECT 1 FROM member_scores s"
         "                 WHERE s.member_id = m.member_id AND s.period = $2)"
         f" ORDER BY member_id LIMIT $3 FOR UPDATE{' SKIP LOCKED' if skip_locked else ''}",
         after or _NIL,
         period,
         limit,
+        settle_time,
     )
     return [r["member_id"] for r in rows]
 

@@ -111,7 +111,8 @@ class Rehearsals:
 
         async def read() -> None:
             after: uuid.UUID | None = None
-            while chunk := await store.chunk(pool, after, batch):
+            settle_time = periods.settlement_instant(row["period"], self.deps.zone)
+            while chunk := await store.chunk(pool, settle_time, after, batch):
                 await chunks.put(chunk)
                 after = chunk[-1]
             for _ in range(workers):

@@ -188,7 +188,8 @@ class Settlements:
                     window_start=periods.window_ending(settle_time, self.deps.zone).start,
                     started_at=row["started_at"],
                     completed_at=row["completed_at"],
-                    member_count=settled + (await reads.unsettled(conn, period) if running else 0),
+                    member_count=settled
+                    + (await reads.unsettled(conn, period, settle_time) if running else 0),
                     settled=settled,
                     # a run the trail does not know of (begun before it was kept) still ran
                     run_count=max(run_count, 1),
@@ -239,7 +240,9 @@ class Settlements:
                 if budget is not None:
                     budget[0] -= 1
                 async with pool.acquire() as conn, conn.transaction():
-                    members = await store.take_chunk(conn, period, after, batch, skip_locked)
+                    members = await store.take_chunk(
+                        conn, period, row["settle_time"], after, batch, skip_locked
+                    )
                     if not members:
                         return True
                     result = await store.settle_chunk(conn, members, rules, period, zone, source)

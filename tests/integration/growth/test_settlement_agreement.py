@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import random
 import uuid
 
@@ -26,6 +27,7 @@ from services.growth.domain.rules import (
     TierPolicy,
 )
 from services.growth.domain.settlement import Outcome, settle_member
+from services.growth.store import facts as facts_store
 from services.kit import events
 from tests.support import growth_world
 
@@ -226,3 +228,18 @@ async def test_a_stopped_run_resumes_and_racing_runs_settle_each_member_once(gro
         2,
     )
     await _check(app, outcomes, previous)  # one event of each per member: no second settlement
+
+
+async def test_only_members_registered_before_the_instant_and_not_closed_are_settled(growth_db):
+    app = growth_db
+    tick = dt.timedelta(microseconds=1)
+    before, after, closed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with app.pool.acquire() as conn, conn.transaction():
+        await facts_store.member_seen(conn, before, SETTLE - tick)
+        await facts_store.member_seen(conn, after, SETTLE)
+        await facts_store.member_seen(conn, closed, SETTLE - tick)
+        await facts_store.member_closed(conn, closed, SETTLE - tick)
+    row = await app.usecases.settlements.run(app.pool, PERIOD)
+    assert (row["state"], row["members_settled"]) == ("completed", 1)
+    settled = await app.pool.fetch("SELECT member_id FROM member_scores WHERE period = $1", PERIOD)
+    assert [r["member_id"] for r in settled] == [before]
