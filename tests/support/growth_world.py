@@ -146,8 +146,8 @@ async def store_member(conn: asyncpg.Connection, who: Member, previous_score: in
     )
     for category, level in state.badges.items():
         await conn.execute(
-            "INSERT INTO member_badges (member_id, category, level, net_minor, orders, period)"
-            " VALUES ($1, $2, $3, 0, 0, 'earlier')",
+            "INSERT INTO member_badges (member_id, category, level, since)"
+            " VALUES ($1, $2, $3, '2020-01-01')",
             member_id,
             category,
             level,

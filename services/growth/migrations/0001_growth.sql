@@ -154,12 +154,10 @@ CREATE TABLE gift_grants (
 CREATE INDEX gift_grants_by_member ON gift_grants (member_id, tier, period);
 
 CREATE TABLE member_badges (
-    member_id uuid    NOT NULL,
-    category  text    NOT NULL,
-    level     integer NOT NULL CHECK (level > 0),
-    net_minor bigint  NOT NULL,
-    orders    integer NOT NULL,
-    period    text    NOT NULL,
+    member_id uuid        NOT NULL,
+    category  text        NOT NULL,
+    level     integer     NOT NULL CHECK (level > 0),
+    since     timestamptz NOT NULL,   -- the settlement that gave this level
     PRIMARY KEY (member_id, category)
 );
 

@@ -304,16 +304,17 @@ def statement(rules: RuleSet) -> str:
     GROUP BY 1, 2, 3, 4
 ), held_before AS (
     SELECT b.member_id, b.category, b.level FROM member_badges b JOIN settled s USING (member_id)
+    WHERE b.member_id BETWEEN $19 AND $20
 ), badges_kept AS (
-    INSERT INTO member_badges (member_id, category, level, net_minor, orders, period)
-    SELECT member_id, category, level, net, orders, $4 FROM held
-    ON CONFLICT (member_id, category) DO UPDATE
-    SET level = excluded.level, net_minor = excluded.net_minor, orders = excluded.orders,
-        period = excluded.period
+    -- a badge is written when its level changes, not every month
+    INSERT INTO member_badges (member_id, category, level, since)
+    SELECT member_id, category, level, $3 FROM held
+    ON CONFLICT (member_id, category) DO UPDATE SET level = excluded.level, since = excluded.since
+    WHERE member_badges.level <> excluded.level
     RETURNING member_id
 ), badges_lost AS (
     DELETE FROM member_badges b USING settled s
-    WHERE b.member_id = s.member_id
+    WHERE b.member_id BETWEEN $19 AND $20 AND b.member_id = s.member_id
       AND NOT EXISTS (SELECT 1 FROM held h
                       WHERE h.member_id = b.member_id AND h.category = b.category)
     RETURNING b.member_id
