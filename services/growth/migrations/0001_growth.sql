@@ -109,7 +109,9 @@ CREATE TABLE settlements (
     rule_set_version integer     NOT NULL REFERENCES rule_sets,
     settle_time      timestamptz NOT NULL,
     state            text        NOT NULL CHECK (state IN ('running', 'completed')),
-    started_at       timestamptz NOT NULL DEFAULT now(),
+    started_by       text        NOT NULL,   -- "system" (the job) or the operator's label
+    started_at       timestamptz NOT NULL,
+    runs             integer     NOT NULL DEFAULT 0,   -- more than 1 when resumed
     completed_at     timestamptz,
     members_settled  bigint      NOT NULL DEFAULT 0,
     tier_ups         bigint      NOT NULL DEFAULT 0,

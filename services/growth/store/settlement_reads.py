@@ -1,11 +1,10 @@
 """What a settlement's own row does not hold, read from what it left: the members' scores of
 the period (tiers after it, moves), its gift grants (coupons), the members it has still to
-settle, and its runs in the audit trail (who began it, how many runs it took)."""
+settle; and the audit trail's names for a settlement's runs."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
 import asyncpg
 
@@ -69,26 +68,3 @@ async def unsettled(
             settle_time,
         )
     )
-
-
-async def runs(
-    conn: asyncpg.Connection | asyncpg.Pool, periods: Sequence[str]
-) -> dict[str, tuple[str, int]]:
-    """(who began it, runs begun) of each settlement of `periods` the trail knows of. Who
-    began it: the operator whose RunSettlement added its row, else the first run's actor."""
-    rows = await conn.fetch(
-        "SELECT subject, count(*) FILTER (WHERE action = $2) AS runs,"
-        " (array_agg(actor ORDER BY id) FILTER (WHERE action = $2"
-        "   OR (action = $3 AND detail->>'began' = 'true')))[1] AS began_by"
-        " FROM audit_log WHERE subject = ANY($1::text[]) AND action IN ($2, $3)"
-        " GROUP BY subject",
-        [subject(p) for p in periods],
-        RUN_BEGUN,
-        REQUESTED,
-    )
-    by_subject = {r["subject"]: (r["began_by"], int(r["runs"])) for r in rows}
-    found = {}
-    for period in periods:
-        began_by, count = by_subject.get(subject(period), (None, 0))
-        found[period] = (began_by or "system", count)
-    return found

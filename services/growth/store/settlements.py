@@ -26,7 +26,8 @@ CHUNK_MEMORY = "SET LOCAL work_mem = '64MB'"
 # the range holds and would scan whole tables.
 CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 _COLUMNS = (
-    "period, rule_set_version, settle_time, state, started_at, completed_at, members_settled,"
+    "period, rule_set_version, settle_time, state, started_by, started_at, runs, completed_at,"
+    " members_settled,"
     " tier_ups, tier_downs, gift_packs, gift_points, badges_awarded"
 )
 
@@ -42,18 +43,30 @@ class ChunkResult:
 
 
 async def begin(
-    conn: asyncpg.Connection, period: str, version: int, settle_time: dt.datetime
+    conn: asyncpg.Connection,
+    period: str,
+    version: int,
+    settle_time: dt.datetime,
+    by: str,
+    at: dt.datetime,
 ) -> asyncpg.Record:
-    """The period's settlement, begun now with `version` unless it began before (then its own
-    version stands)."""
+    """The period's settlement, begun by `by` at `at` with `version` unless it began before
+    (then its own version stands)."""
     await conn.execute(
-        "INSERT INTO settlements (period, rule_set_version, settle_time, state)"
-        " VALUES ($1, $2, $3, 'running') ON CONFLICT (period) DO NOTHING",
+        "INSERT INTO settlements (period, rule_set_version, settle_time, state, started_by,"
+        " started_at) VALUES ($1, $2, $3, 'running', $4, $5) ON CONFLICT (period) DO NOTHING",
         period,
         version,
         settle_time,
+        by,
+        at,
     )
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM settlements WHERE period = $1", period)
+
+
+async def count_run(conn: asyncpg.Connection, period: str) -> None:
+    """One more run of the period's settlement (a resumed one counts again)."""
+    await conn.execute("UPDATE settlements SET runs = runs + 1 WHERE period = $1", period)
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, period: str) -> asyncpg.Record | None:

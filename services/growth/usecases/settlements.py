@@ -10,7 +10,7 @@ gives, since every chunk reads only facts dated before the settlement instant an
 own state from before its settlement.
 
 Every run that finds its settlement unfinished says so in the audit trail (who set it off: the
-job's "system" or the operator); the settlement's `run_count` and `started_by` are read there.
+job's "system" or the operator); the settlement's row counts its runs and keeps who began it.
 """
 
 from __future__ import annotations
@@ -73,10 +73,17 @@ class Settlements:
     def due(self, now: dt.datetime | None = None) -> str:
         return periods.due_period(now or self.deps.now(), self.deps.zone)
 
-    async def _open(self, conn: asyncpg.Connection, period: str) -> asyncpg.Record:
+    async def _open(
+        self, conn: asyncpg.Connection, period: str, by: str | None = None
+    ) -> asyncpg.Record:
         rules = await self.rules.active(conn)
         return await store.begin(
-            conn, period, rules.version, periods.settlement_instant(period, self.deps.zone)
+            conn,
+            period,
+            rules.version,
+            periods.settlement_instant(period, self.deps.zone),
+            by or auth.actor(),
+            self.deps.now(),
         )
 
     async def begin(self, pool: asyncpg.Pool, period: str) -> asyncpg.Record:
@@ -152,7 +159,6 @@ class Settlements:
         """What the resource shows of each settlement. `breakdown` adds the tiers, moves and
         coupons, which aggregate the period's scores and grants: for one settlement, not for
         a page of them."""
-        runs = await reads.runs(conn, [r["period"] for r in rows])
         currencies: dict[int, str] = {}
         found = []
         for row in rows:
@@ -162,7 +168,6 @@ class Settlements:
             version = row["rule_set_version"]
             if version not in currencies:
                 currencies[version] = (await self.rules.version(conn, version)).currency
-            started_by, run_count = runs[period]
             extra: dict = {}
             if breakdown:
                 counted = await reads.tiers(conn, period)
@@ -191,9 +196,8 @@ class Settlements:
                     member_count=settled
                     + (await reads.unsettled(conn, period, settle_time) if running else 0),
                     settled=settled,
-                    # a run the trail does not know of (begun before it was kept) still ran
-                    run_count=max(run_count, 1),
-                    started_by=started_by,
+                    run_count=max(row["runs"], 1),  # begun by RunSettlement: its run is on
+                    started_by=row["started_by"],
                     gift_packs=int(row["gift_packs"]),
                     gift_points=int(row["gift_points"]),
                     badges_awarded=int(row["badges_awarded"]),
@@ -218,9 +222,10 @@ class Settlements:
         off, for the audit trail (the caller; "system" for the job)."""
         period = period or self.due()
         async with pool.acquire() as conn, conn.transaction():
-            row = await self._open(conn, period)
+            row = await self._open(conn, period, by)
             if row["state"] == "completed":
                 return row
+            await store.count_run(conn, period)
             await audit.record(
                 conn,
                 actor=by or auth.actor(),
