@@ -161,11 +161,12 @@ async def of_member(conn: asyncpg.Connection | asyncpg.Pool, member_id: uuid.UUI
         " WHERE member_id = $1",
         member_id,
     ):
-        found.append(_standing(m, r))
+        found.append(standing(m, r))
     return found
 
 
-def _standing(member: str, r: asyncpg.Record) -> f.Fact:
+def standing(member: str, r: asyncpg.Record) -> f.Fact:
+    """A standings row (kind, source_id, occurred_at, provider, filled, score) as its fact."""
     kind, source, at = f.FactKind(r["kind"]), r["source_id"], r["occurred_at"]
     if kind is f.FactKind.VERIFIED:
         return f.Verified(member, source, at)

@@ -14,6 +14,7 @@ from ..domain import facts as f
 from ..domain.badges import Badge
 from ..domain.gifts import GiftGrant
 from ..domain.rules import Component, Tier
+from .facts import standing
 
 # The audit action of an immediate upgrade.
 TIER_RAISED = "growth.tier_raised"
@@ -321,14 +322,4 @@ def _fact(member: str, r: asyncpg.Record) -> f.Fact:
         )
     if kind is f.FactKind.ACTIVITY:
         return f.Activity(member, source, at, f.ActivityKind(r["activity"]))
-    if kind is f.FactKind.VERIFIED:
-        return f.Verified(member, source, at)
-    if kind is f.FactKind.ACCOUNT_LINKED:
-        return f.AccountLinked(member, source, at, r["provider"])
-    if kind is f.FactKind.ACCOUNT_UNLINKED:
-        return f.AccountUnlinked(member, source, at, r["provider"])
-    if kind is f.FactKind.PROFILE:
-        return f.ProfileSnapshot(member, source, at, frozenset(r["filled"] or ()))
-    if kind is f.FactKind.REPUTATION:
-        return f.ReputationAssessed(member, source, at, r["score"])
-    return f.CreditReported(member, source, at, r["score"])
+    return standing(member, r)
