@@ -84,6 +84,23 @@ def _prod(services: list[str]) -> str:
     )
 
 
+def _dev(services: list[str]) -> str:
+    replicas = "".join(f"  - {{ name: {name}, count: 1 }}\n" for name in services)
+    return (
+        GENERATED
+        + "# One replica each, debug logs; databases and broker named per service in loyalty-secrets.\n"
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "namespace: loyalty-dev\n"
+        "resources: [../../base]\n"
+        f"replicas:\n{replicas}"
+        "patches:\n"
+        "  - target: { kind: ConfigMap, name: loyalty-config }\n"
+        "    patch: |\n"
+        "      - { op: replace, path: /data/LOYALTY_LOG_LEVEL, value: DEBUG }\n"
+    )
+
+
 def _compose(services: list[str]) -> str:
     entries = "".join(
         f"  {name}:\n"
@@ -202,6 +219,7 @@ def files() -> dict[Path, str]:
     out[ROOT / "deploy/k8s/base/kustomization.yaml"] = _kustomization(services)
     out[ROOT / "deploy/k8s/base/config.yaml"] = _config()
     out[ROOT / "deploy/k8s/overlays/prod/kustomization.yaml"] = _prod(services)
+    out[ROOT / "deploy/k8s/overlays/dev/kustomization.yaml"] = _dev(services)
     out[ROOT / "deploy/docker/compose.yaml"] = _compose(services)
     out[ROOT / "deploy/local/Procfile"] = _procfile(services)
     out[ROOT / "deploy/k8s/components/broker-users/users.yaml"] = _broker_users()

@@ -42,9 +42,9 @@ class GrowthApp(ServiceApp[GrowthSettings]):
         await super().stop()
 
     def servicers(self) -> list[object]:
-        from .api import servicers
+        from .api import build_servicers
 
-        return servicers(self.deps, self.usecases)
+        return build_servicers(self.deps, self.usecases)
 
     def subscriptions(self) -> list[Subscription]:
         return Handlers(self.usecases).subscriptions()

@@ -148,7 +148,7 @@ async def _probe(app, path, request_class, call, operator, problems) -> None:
 
     collect()
     for values in examples:
-        request = hostile.build(request_class, values)
+        request = hostile.build(request_class, hostile.one_flood(values))
         for metadata in (operator, ()):
             before = await _state(app)
             try:

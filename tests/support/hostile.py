@@ -131,3 +131,40 @@ def _fill(message: Message, values: dict) -> None:
                 setattr(message, name, value)
         except (ValueError, TypeError):
             pass  # protobuf itself refuses it (e.g. an unknown closed enum): no one can send it
+
+
+# Beneath a flood of a repeated field, lists are cut to this, and text to this many characters.
+_UNDER_A_FLOOD = 3
+_TEXT_IN_A_FLOOD = 1_000
+
+
+def one_flood(values: dict, flooded: bool = False) -> dict:
+    """`values` with no flood inside a flood. The generator floods any repeated field with
+    10,000 copies of one item, nested ones too, and its longest text is 100,000 characters: a
+    request nesting repeated messages (growth's rule sets: badges of levels, curves of points)
+    would be a flood of floods, 10⁸ messages, and a flood of long texts is a gigabyte. No server
+    sees either (its message size limit refuses a request unread past 4 MiB, as it refuses the
+    10 MB these become) and the test spent minutes and gigabytes building them. The flood
+    nearest the top stays; beneath it, lists and texts are cut short."""
+    kept: dict = {}
+    for name, value in values.items():
+        if isinstance(value, list):
+            flood = len(value) > _UNDER_A_FLOOD
+            items = value[:_UNDER_A_FLOOD] if flooded else value
+            # a flood repeats one item: each distinct item is trimmed once
+            trimmed: dict[int, object] = {}
+            for item in items:
+                if id(item) not in trimmed:
+                    trimmed[id(item)] = _trim(item, flooded or flood)
+            kept[name] = [trimmed[id(item)] for item in items]
+        else:
+            kept[name] = _trim(value, flooded)
+    return kept
+
+
+def _trim(value: object, flooded: bool) -> object:
+    if isinstance(value, dict):
+        return one_flood(value, flooded)
+    if flooded and isinstance(value, str):
+        return value[:_TEXT_IN_A_FLOOD]
+    return value

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from loyalty.giftcard.v1 import giftcard_service_pb2, wallet_service_pb2
+from loyalty.growth.v1 import growth_admin_service_pb2, growth_service_pb2
 from loyalty.identity.v1 import identity_service_pb2
 from loyalty.points.v1 import points_service_pb2
 from loyalty.subscription.v1 import subscription_admin_service_pb2, subscription_service_pb2
 from services.giftcard.api import GiftcardApi, WalletApi
+from services.growth.api.servicers import GrowthAdminApi, GrowthApi
 from services.identity.api import IdentityApi
 from services.points.api import PointsApi
 from services.subscription.api import SubscriptionAdminApi, SubscriptionApi
@@ -29,6 +31,11 @@ from services.subscription.api import SubscriptionAdminApi, SubscriptionApi
         (
             SubscriptionAdminApi,
             subscription_admin_service_pb2.DESCRIPTOR.services_by_name["SubscriptionAdminService"],
+        ),
+        (GrowthApi, growth_service_pb2.DESCRIPTOR.services_by_name["GrowthService"]),
+        (
+            GrowthAdminApi,
+            growth_admin_service_pb2.DESCRIPTOR.services_by_name["GrowthAdminService"],
         ),
     ],
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf import descriptor
 
-from services.kit import events
+from services.kit import events, publishers
 from services.kit.config import ServiceSettings
 from tools.asyncapi import protos
 from tools.asyncapi.schemas import REF, Schemas
@@ -23,6 +23,12 @@ Every event of the loyalty suite, described from the point of view of a **storef
 other application integrating with the suite): it **receives** the events the suite publishes on
 the topic exchange `{SUITE_EXCHANGE}` and **sends** its commerce events to the topic exchange
 `{COMMERCE_EXCHANGE}`, which the suite consumes.
+
+**Outside producers.** The `loyalty.risk.*` and `loyalty.credit.*` events are not the suite's
+own: the platform's risk system and a credit bureau's feed publish them on `{SUITE_EXCHANGE}`,
+each as a broker user of its own allowed to publish nothing else, and the growth service
+consumes them (its `risk` and `credit` tags say how to publish them). They are listed as
+received like the rest, since any application may bind a queue to them.
 
 Generated from `proto/loyalty/*/v1/events.proto` by `tools/asyncapi/` (`make asyncapi`); the
 proto files are the contract.
@@ -74,9 +80,11 @@ _CE_HEADERS = {
         "ce-subject": {
             "type": "string",
             "description": (
-                "Id of what the event is about: the member_id for identity and points events "
-                "(the client_id for `client.*` events), the subscription_id for subscription "
-                "events, the order_id (or payment_id) for commerce events."
+                "Id of what the event is about, as each source's tag says: the member_id for "
+                "identity, points, growth, risk and credit events (the client_id for `client.*` "
+                "events), the subscription_id for subscription events, the card, batch, member "
+                "or order id for giftcard events, the order_id (or payment_id) for commerce "
+                "events."
             ),
         },
         "ce-time": {
@@ -201,9 +209,15 @@ def _headers(type_: str, suite: bool) -> dict:
     overlay: dict = {"ce-type": {"const": type_}}
     schema: dict = {"type": "object", "properties": overlay}
     if suite:
-        overlay["ce-source"] = {"const": f"/loyalty/{type_.split('.')[1]}"}
-        overlay["ce-id"] = {"format": "uuid"}
-        schema["required"] = ["ce-subject", "ce-time"]
+        source = type_.split(".")[1]
+        overlay["ce-source"] = {"const": f"/loyalty/{source}"}
+        if source in publishers.OUTSIDE:
+            # An outside system's ids are its own (only unique), and its events carry their
+            # business time in the payload; the subject is the member all the same.
+            schema["required"] = ["ce-subject"]
+        else:
+            overlay["ce-id"] = {"format": "uuid"}
+            schema["required"] = ["ce-subject", "ce-time"]
     return {"allOf": [{"$ref": REF + HEADERS_SCHEMA}, schema]}
 
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..usecases import GrowthUseCases
 
 
-def servicers(deps: GrowthDeps, usecases: GrowthUseCases) -> list[object]:
+def build_servicers(deps: GrowthDeps, usecases: GrowthUseCases) -> list[object]:
     # Imported here: the parts import the use cases, which import rules_convert from this
     # package.
     from .servicers import GrowthAdminApi, GrowthApi
