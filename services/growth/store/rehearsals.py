@@ -11,7 +11,7 @@ import asyncpg
 from ..domain import periods
 from ..domain.rules import RuleSet
 from . import settlement_sql
-from .settlements import CHUNK_MEMORY, CUSTOM_PLANS, NO_JIT, SETTLED_HERE, packs_param
+from .settlements import CHUNK_SETTINGS, SETTLED_HERE, packs_param
 
 _COLUMNS = (
     "rehearsal_id, rule_set_version, baseline_rule_set_version, period, state, members, tiers,"
@@ -118,9 +118,7 @@ async def count(
     window = periods.window_ending(settle_time, zone)
     cutoff = periods.period_of_index(periods.period_index(period) - periods.WINDOW_MONTHS)
     async with conn.transaction():
-        await conn.execute(NO_JIT)
-        await conn.execute(CHUNK_MEMORY)
-        await conn.execute(CUSTOM_PLANS)
+        await conn.execute(CHUNK_SETTINGS)
         return await conn.fetch(
             settlement_sql.rehearsal(baseline, candidate),
             members,
