@@ -273,7 +273,7 @@ def statement(rules: RuleSet) -> str:
     UPDATE members m
     SET tier = s.tier_after, months_below = s.months_after, settled_period = $4, score = s.score,
         tier_since = CASE WHEN s.tier_after <> s.tier_before THEN $3 ELSE m.tier_since END
-    FROM settled s WHERE m.member_id = s.member_id
+    FROM settled s WHERE m.member_id BETWEEN $19 AND $20 AND m.member_id = s.member_id
     RETURNING m.member_id
 ), recent_grants AS MATERIALIZED (
     -- read once before any pack of this chunk is written: probing the table while the
@@ -406,7 +406,8 @@ def _grants(x: str, packs: str) -> str:
     SELECT p.tier FROM {x}decided d
     JOIN {x}packs p ON p.rank > d.held_rank AND p.rank <= {_rank("d.tier_after")}
     WHERE NOT EXISTS (SELECT 1 FROM gift_grants g
-                      WHERE g.member_id = d.member_id AND g.tier = p.tier AND g.period > $11)
+                      WHERE g.member_id BETWEEN $14 AND $15
+                        AND g.member_id = d.member_id AND g.tier = p.tier AND g.period > $11)
 )"""
 
 
