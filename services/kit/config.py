@@ -63,6 +63,9 @@ class ServiceSettings(BaseSettings):
     business_zone: str = "Asia/Shanghai"
     pool_min: int = 2
     pool_max: int = 10
+    # A connection idle this long beyond pool_min is closed: a burst's connections go back to
+    # the server (shared by every service) instead of staying open until the next burst.
+    pool_idle_seconds: float = 300.0
     consumer_prefetch: int = 32
     delivery_limit: int = 5
     max_event_bytes: int = 256 * 1024  # a consumer dead-letters a bigger message unread

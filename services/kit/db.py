@@ -68,11 +68,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     the outbox relay unlistens."""
 
 
-async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, min_size: int = 2, max_size: int = 10, idle_seconds: float = 300.0
+) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_inactive_connection_lifetime=idle_seconds,
         init=_init_connection,
         reset=_keep_session,
         command_timeout=30,

@@ -133,7 +133,7 @@ class ServiceApp(Generic[S]):
         """Open the pool and set up: what serving and every command need (no broker)."""
         s = self.settings
         self.deps.pool = await db.create_pool(
-            s.dsn(), min_size or s.pool_min, max_size or s.pool_max
+            s.dsn(), min_size or s.pool_min, max_size or s.pool_max, s.pool_idle_seconds
         )
         await self.setup()
 

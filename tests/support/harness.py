@@ -60,6 +60,9 @@ def settings(app_class: type[ServiceApp], *, identity: ServiceApp | None = None,
         grpc_port=0,
         ops_port=0,
         relay_poll_seconds=0.2,
+        # Every app of the run shares one server (100 connections): a test's burst of
+        # connections goes back soon, not after five minutes.
+        pool_idle_seconds=5.0,
         **servers.broker_settings(),
         **servers.publisher_settings(service),
         **_SERVICE_SETTINGS.get(service, {}),

@@ -6,7 +6,6 @@ records nothing; a risk event from any broker user but the risk system's is refu
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 
 import pytest
@@ -19,6 +18,7 @@ from services.kit import metrics, publishers
 from tests.support import bus, servers
 from tests.support import growth_events as ev
 from tests.support.ids import uid
+from tests.support.logs import malformed_reason
 from tests.support.points import dead_lettered, rejected_at_once
 from tests.support.waiting import wait_until
 
@@ -54,15 +54,6 @@ def send(publish, producers, published):
 
 def duplicates(app, queue: str) -> float:
     return metrics.EVENTS_DUPLICATE.labels(app.settings.queue_prefix + queue)._value.get()
-
-
-def malformed_reason(log_capture, event_id: str) -> str:
-    """The reason the inbox logged when it dead-lettered the event."""
-    for line in reversed(log_capture.lines):
-        entry = json.loads(line)
-        if entry.get("event") == "event_malformed" and entry.get("event_id") == event_id:
-            return entry["reason"]
-    raise AssertionError(f"no event_malformed logged for {event_id}")
 
 
 async def test_every_event_growth_consumes_lands_as_its_fact(growth_db, send, consumed, clock):
@@ -368,7 +359,7 @@ async def test_an_event_out_of_bounds_is_dead_lettered_at_once_and_records_nothi
     sent = await send(ev.Event(event.type, subject, event.message))
     (message,) = await dead_lettered(amqp, growth_app, queue, subject)
     assert message.message_id == sent and rejected_at_once(message)
-    assert field in malformed_reason(log_capture, sent)
+    assert field in malformed_reason(log_capture, sent, "growth")
     assert await snapshot(growth_db) == before
 
 

@@ -3,7 +3,6 @@ dead-lettered at once with its reason and changes nothing; within range, no sum 
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -14,6 +13,7 @@ from loyalty.points.v1 import resources_pb2 as res
 from loyalty.subscription.v1 import events_pb2 as subscription
 from services.points import metrics
 from tests.support.ids import uid
+from tests.support.logs import malformed_reason
 from tests.support.points import (
     COMPLETED,
     PAID,
@@ -30,15 +30,6 @@ from tests.support.points import (
 
 ACTIVATED = "loyalty.subscription.subscription.activated.v1"
 INT64_MAX = 2**63 - 1
-
-
-def malformed_reason(log_capture, event_id: str) -> str:
-    """The reason the inbox logged when it dead-lettered the event."""
-    for line in reversed(log_capture.lines):
-        entry = json.loads(line)
-        if entry.get("event") == "event_malformed" and entry.get("event_id") == event_id:
-            return entry["reason"]
-    raise AssertionError(f"no event_malformed logged for {event_id}")
 
 
 async def snapshot(points_app, member: str) -> tuple:
@@ -93,7 +84,7 @@ async def test_an_order_paid_out_of_bounds_is_dead_lettered_at_once_and_changes_
     sent = await publish(PAID, order, paid(order, member, 10_000, **fields))
     (message,) = await dead_lettered(amqp, points_app, "points.commerce", order)
     assert rejected_at_once(message)
-    assert field in malformed_reason(log_capture, sent)
+    assert field in malformed_reason(log_capture, sent, "points")
     assert await snapshot(points_app, member) == before
     # The member's rebates still work.
     await publish(PAID, "o-next", paid("o-next", member, 10_000))
@@ -147,7 +138,7 @@ async def test_a_forged_multiplier_is_dead_lettered_and_the_rebate_stays_plain(
     )
     (message,) = await dead_lettered(amqp, points_app, "points.subscription", sub_id)
     assert rejected_at_once(message)
-    assert "points_multiplier" in malformed_reason(log_capture, sent)
+    assert "points_multiplier" in malformed_reason(log_capture, sent, "points")
     assert await points_app.pool.fetchval("SELECT count(*) FROM subscriptions") == 0
     await publish(PAID, "o-100", paid("o-100", member, 10_000))  # 100 CNY
     await consumed(PAID)
@@ -187,10 +178,10 @@ async def test_refunds_never_total_more_than_was_paid(
     while len(letters) < 4:
         letters += await dead_lettered(amqp, points_app, "points.commerce", "o-r")
     assert all(rejected_at_once(m) for m in letters)
-    assert "more than was paid: 4000 of 10000" in malformed_reason(log_capture, over)
-    assert "currency_code" in malformed_reason(log_capture, usd)
-    assert "points_to_return" in malformed_reason(log_capture, negative)
-    assert "refunded_amount_minor" in malformed_reason(log_capture, huge)
+    assert "more than was paid: 4000 of 10000" in malformed_reason(log_capture, over, "points")
+    assert "currency_code" in malformed_reason(log_capture, usd, "points")
+    assert "points_to_return" in malformed_reason(log_capture, negative, "points")
+    assert "refunded_amount_minor" in malformed_reason(log_capture, huge, "points")
     refunds = await points_app.pool.fetch("SELECT refund_id FROM order_refunds")
     assert [r["refund_id"] for r in refunds] == ["rf-1"]
     await publish(REFUNDED, "o-r", refunded("o-r", member, 4_000, "rf-6"))

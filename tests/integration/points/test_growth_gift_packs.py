@@ -5,7 +5,6 @@ broker user may publish one."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import aiormq
@@ -18,6 +17,7 @@ from loyalty.points.v1 import points_service_pb2 as pb
 from services.kit import events, metrics, publishers
 from tests.support import bus, servers
 from tests.support.ids import uid
+from tests.support.logs import malformed_reason
 from tests.support.points import REGISTERED, assert_reconciled, dead_lettered, rejected_at_once
 from tests.support.waiting import wait_until
 
@@ -85,15 +85,6 @@ async def changes(points_app, member: str) -> tuple:
             uuid.UUID(member),
         ),
     )
-
-
-def malformed_reason(log_capture, event_id: str) -> str:
-    """The reason the inbox logged when it dead-lettered the event."""
-    for line in reversed(log_capture.lines):
-        entry = json.loads(line)
-        if entry.get("event") == "event_malformed" and entry.get("event_id") == event_id:
-            return entry["reason"]
-    raise AssertionError(f"no event_malformed logged for {event_id}")
 
 
 def duplicates(points_app) -> float:
@@ -219,7 +210,7 @@ async def test_a_malformed_pack_is_dead_lettered_at_once_and_credits_nothing(
     sent = await publish(GIFT, member, message)
     (letter,) = await dead_lettered(amqp, points_app, QUEUE, member)
     assert rejected_at_once(letter)
-    assert field in malformed_reason(log_capture, sent)
+    assert field in malformed_reason(log_capture, sent, "points")
     assert await changes(points_app, member) == before
     # The member's packs still credit.
     await publish(GIFT, member, pack(member, 300, growth_res.TIER_SILVER))
