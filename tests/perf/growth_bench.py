@@ -33,7 +33,7 @@ import aio_pika
 
 from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.growth.v1 import events_pb2 as growth_events
-from services.growth.api.rules_convert import rule_set_to_json
+from services.growth.api.rules_wire import rule_set_to_json
 from services.growth.app import GrowthApp
 from services.growth.domain import periods
 from services.growth.domain.defaults import DEFAULT_CATEGORIES, DEFAULT_RULES

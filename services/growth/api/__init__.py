@@ -1,8 +1,9 @@
 """The growth service's gRPC API: the servicers (servicers.py), each built from one part per
 concern (api/<concern>.py): a part's methods are the RPCs of its concern, and each authorises,
 checks sizes, validates, calls one use case and converts its answer to proto. An RPC no part
-defines answers UNIMPLEMENTED. The rule sets' proto ⇄ domain conversion (rules_convert.py) is
-here too; the use cases use it to store rule sets in their proto JSON form."""
+defines answers UNIMPLEMENTED. The rule sets' proto ⇄ domain conversions are here too
+(rules_convert.py reads an upload, rules_wire.py writes the message and the stored JSON); the
+use cases use them to store rule sets in their proto JSON form."""
 
 from __future__ import annotations
 

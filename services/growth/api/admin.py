@@ -22,7 +22,8 @@ from ..store import settlement_reads
 from . import access
 from .admin_views import rule_set_view, settlement_view
 from .base import Part
-from .rules_convert import STATES, rule_set_from_proto, rule_set_to_proto
+from .rules_convert import rule_set_from_proto
+from .rules_wire import STATES, rule_set_to_proto
 
 MAX_REASON = 512
 MAX_VERSION = 2**31 - 1  # versions are int32 on the wire and in the table

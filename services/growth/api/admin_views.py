@@ -9,7 +9,7 @@ from services.kit import timestamps
 from ..domain.rules import Tier
 from ..usecases.rules import Version
 from ..usecases.settlements import Figures
-from .rules_convert import TIERS, rule_set_to_proto
+from .rules_wire import TIERS, rule_set_to_proto
 
 SETTLEMENT_STATES = {
     "running": res.SETTLEMENT_STATE_RUNNING,

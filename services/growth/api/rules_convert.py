@@ -6,13 +6,12 @@ validation (domain/validation.py) decides what the rules refuse; this module add
 the wire's: enums left UNSPECIFIED (or outside the enum), list sizes, the description, control
 characters. Where the wire and the domain disagree on a problem's path, the path is the proto's.
 
-The stored form (the `rule_sets.body` jsonb) is the message's proto3 JSON, so the database and
-the API hold one shape.
+Reading the stored form back (`rule_set_from_json`) is here too; writing it, with the domain →
+proto conversion and the enum tables, is in rules_wire.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
@@ -46,10 +45,19 @@ from services.growth.domain.rules import (
     UpgradePolicy,
 )
 from services.growth.domain.validation import rule_problems
-from services.kit import timestamps
 from services.kit.errors import Violations
 from services.kit.refusals import FieldProblem
 
+from .rules_wire import (
+    ACTIVITY_KINDS,
+    BENEFIT_KINDS,
+    COMPONENTS,
+    DOWNGRADES,
+    TIERS,
+    UPGRADES,
+)
+
+_E = TypeVar("_E", bound=Enum)
 PREFIX = "rule_set."
 MAX_DESCRIPTION = 1024
 MAX_CODE = 64  # codes are 2-64 characters (rules.CODE); longer is refused before the pattern
@@ -63,37 +71,6 @@ MAX_PROFILE_FIELDS = 64
 MAX_CATEGORIES = 256  # and badges, tier offers
 MAX_BADGE_OFFERS = MAX_CATEGORIES * rules.MAX_BADGE_LEVELS
 MAX_PACK_COUPONS = 32
-
-_E = TypeVar("_E", bound=Enum)
-
-
-def _from_wire(enum: type[_E], prefix: str, wrapper: Any) -> dict[int, _E]:
-    """Proto value → domain member, by name (TIER_GOLD → Tier.GOLD); a domain member the
-    contract lacks fails at import, not on a request."""
-    return {wrapper.Value(f"{prefix}_{member.name}"): member for member in enum}
-
-
-TIERS = _from_wire(Tier, "TIER", res.Tier)
-COMPONENTS = _from_wire(Component, "COMPONENT", res.Component)
-ACTIVITY_KINDS = _from_wire(ActivityKind, "ACTIVITY_KIND", res.ActivityKind)
-UPGRADES = _from_wire(UpgradePolicy, "UPGRADE_POLICY", res.UpgradePolicy)
-DOWNGRADES = _from_wire(DowngradePolicy, "DOWNGRADE_POLICY", res.DowngradePolicy)
-BENEFIT_KINDS = _from_wire(BenefitKind, "BENEFIT_KIND", res.BenefitKind)
-_TO_WIRE: dict[Enum, int] = {
-    member: value
-    for table in (TIERS, COMPONENTS, ACTIVITY_KINDS, UPGRADES, DOWNGRADES, BENEFIT_KINDS)
-    for value, member in table.items()
-}
-# The rule_sets.state column's values.
-STATES: dict[str, res.RuleSetState.ValueType] = {
-    "": res.RULE_SET_STATE_UNSPECIFIED,
-    "draft": res.RULE_SET_STATE_DRAFT,
-    "active": res.RULE_SET_STATE_ACTIVE,
-    "retired": res.RULE_SET_STATE_RETIRED,
-}
-# Fields of the message that are not the rules themselves: the stored JSON leaves them to the
-# table's own columns.
-_NOT_RULES = ("description", "state", "createdBy", "activatedBy")
 
 # A domain problem's path that names a different field than the proto's for the same thing.
 _RENAMES = (
@@ -133,44 +110,6 @@ def rule_set_from_proto(
     if problems:
         return None, _prefixed(problems)
     return built, []
-
-
-def rule_set_to_proto(
-    r: RuleSet,
-    *,
-    description: str = "",
-    state: str = "",
-    created_by: str = "",
-    create_time: dt.datetime | None = None,
-    activated_by: str = "",
-    activate_time: dt.datetime | None = None,
-    retire_time: dt.datetime | None = None,
-) -> res.RuleSet:
-    """The resource message of `r`; `state` is the rule_sets.state column's value ("draft",
-    "active", "retired"; "" leaves it unset). ValidateRuleSet clears `version` itself."""
-    msg = _rules_proto(r)
-    msg.description = description
-    msg.state = STATES[state]
-    msg.created_by = created_by
-    msg.activated_by = activated_by
-    for name, value in (
-        ("create_time", create_time),
-        ("activate_time", activate_time),
-        ("retire_time", retire_time),
-    ):
-        stamp = timestamps.to_proto(value)
-        if stamp is not None:
-            getattr(msg, name).CopyFrom(stamp)
-    return msg
-
-
-def rule_set_to_json(r: RuleSet) -> dict[str, Any]:
-    """`r` as stored (rule_sets.body): the message's proto3 JSON, version and rules only, zeros
-    written out so the stored rows read (and query) without knowing proto3's defaults."""
-    body = json_format.MessageToDict(_rules_proto(r), always_print_fields_with_no_presence=True)
-    for name in _NOT_RULES:
-        body.pop(name, None)
-    return body
 
 
 def rule_set_from_json(body: Mapping[str, Any]) -> RuleSet:
@@ -403,94 +342,3 @@ def _covers(path: str, named: str) -> bool:
 
 def _prefixed(problems: list[FieldProblem]) -> list[FieldProblem]:
     return [FieldProblem(PREFIX + p.field, p.description, p.reason) for p in problems]
-
-
-# ---------------------------------------------------------------------------------------------
-# domain → proto
-
-
-def _wire(member: Enum) -> Any:
-    return _TO_WIRE[member]
-
-
-def _curve_proto(c: curves.Curve) -> res.Curve:
-    return res.Curve(points=[res.CurvePoint(x=x, y=y) for x, y in c.points])
-
-
-def _benefit_proto(b: Benefit) -> res.Benefit:
-    return res.Benefit(
-        code=b.code, kind=_wire(b.kind), high_cost=b.high_cost, monthly_quantity=b.monthly_quantity
-    )
-
-
-def _rules_proto(r: RuleSet) -> res.RuleSet:
-    """The rules of `r` and its version; nothing of the resource's state."""
-    return res.RuleSet(
-        version=r.version,
-        currency=r.currency,
-        limits=[
-            res.ComponentLimit(component=_wire(x.component), weight_bp=x.weight_bp, cap=x.cap)
-            for x in r.limits
-        ],
-        account=res.AccountRules(
-            verified=r.account.verified,
-            linked=_curve_proto(r.account.linked),
-            profile=_curve_proto(r.account.profile),
-            profile_fields=r.account.profile_fields,
-        ),
-        consumption=res.ConsumptionRules(
-            spend=_curve_proto(r.consumption.spend),
-            orders=_curve_proto(r.consumption.orders),
-            breadth=_curve_proto(r.consumption.breadth),
-            platform=_curve_proto(r.consumption.platform),
-        ),
-        activity=res.ActivityRules(
-            points=[res.ActivityPoints(kind=_wire(k), points=n) for k, n in r.activity.points],
-            monthly_cap=r.activity.monthly_cap,
-        ),
-        risk=res.RiskRules(
-            reputation=_curve_proto(r.risk.reputation),
-            credit=_curve_proto(r.risk.credit),
-            threshold=r.risk.threshold,
-        ),
-        bands=[res.TierBand(tier=_wire(b.tier), min_score=b.min_score) for b in r.bands],
-        policy=res.TierPolicy(
-            upgrade=_wire(r.policy.upgrade),
-            downgrade=_wire(r.policy.downgrade),
-            grace_months=r.policy.grace_months,
-        ),
-        categories=r.categories,
-        badges=[
-            res.BadgeRule(
-                category=b.category,
-                levels=[
-                    res.BadgeLevel(
-                        level=x.level, min_spend_minor=x.min_spend_minor, min_orders=x.min_orders
-                    )
-                    for x in b.levels
-                ],
-            )
-            for b in r.badges
-        ],
-        gift_packs=[
-            res.GiftPack(
-                tier=_wire(p.tier),
-                points=p.points,
-                coupons=[
-                    res.GiftCoupon(code=c.code, quantity=c.quantity, value_minor=c.value_minor)
-                    for c in p.coupons
-                ],
-            )
-            for p in r.gift_packs
-        ],
-        tier_offers=[
-            res.TierOffer(min_tier=_wire(o.min_tier), benefit=_benefit_proto(o.benefit))
-            for o in r.tier_offers
-        ],
-        badge_offers=[
-            res.BadgeOffer(
-                category=o.category, min_level=o.min_level, benefit=_benefit_proto(o.benefit)
-            )
-            for o in r.badge_offers
-        ],
-    )

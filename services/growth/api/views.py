@@ -17,7 +17,7 @@ from ..domain.rules import Benefit, BenefitKind, Component, RuleSet, Tier
 from ..domain.score import ComponentScore
 from ..domain.tiers import next_tier, tier_for
 from ..store.members import RecordedFact
-from .rules_convert import TIERS, rule_set_to_proto
+from .rules_wire import TIERS, rule_set_to_proto
 
 if TYPE_CHECKING:  # the use cases import the API's conversions (rules_convert)
     from ..usecases.members import Explanation, Growth, ProvisionalView, SettledView

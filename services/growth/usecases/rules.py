@@ -12,7 +12,8 @@ import asyncpg
 
 from services.kit import errors
 
-from ..api.rules_convert import rule_set_from_json, rule_set_to_json
+from ..api.rules_convert import rule_set_from_json
+from ..api.rules_wire import rule_set_to_json
 from ..deps import GrowthDeps
 from ..domain.defaults import DEFAULT_RULES
 from ..domain.rules import RuleSet

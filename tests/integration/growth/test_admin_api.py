@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 from loyalty.growth.v1 import growth_admin_service_pb2 as pb
 from loyalty.growth.v1 import resources_pb2 as res
 from services.growth import jobs
-from services.growth.api.rules_convert import rule_set_to_proto
+from services.growth.api.rules_wire import rule_set_to_proto
 from services.growth.domain import periods
 from services.growth.domain.defaults import DEFAULT_RULES
 from services.growth.domain.rules import Tier

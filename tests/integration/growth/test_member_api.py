@@ -17,7 +17,7 @@ import pytest
 from loyalty.growth.v1 import events_pb2
 from loyalty.growth.v1 import growth_service_pb2 as pb
 from loyalty.growth.v1 import resources_pb2 as res
-from services.growth.api.rules_convert import rule_set_to_json
+from services.growth.api.rules_wire import rule_set_to_json
 from services.growth.domain import facts as f
 from services.growth.domain import periods
 from services.growth.domain.advice import advice, advice_text

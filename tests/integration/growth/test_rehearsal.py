@@ -11,7 +11,7 @@ import grpc
 
 from loyalty.growth.v1 import growth_admin_service_pb2 as admin_pb
 from loyalty.growth.v1 import resources_pb2 as res
-from services.growth.api.rules_convert import rule_set_to_json
+from services.growth.api.rules_wire import rule_set_to_json
 from services.growth.domain import periods
 from services.growth.domain import rehearsal as domain
 from services.growth.domain.defaults import DEFAULT_RULES

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from loyalty.growth.v1 import events_pb2, resources_pb2
-from services.growth.api.rules_convert import rule_set_to_json
+from services.growth.api.rules_wire import rule_set_to_json
 from services.growth.domain import periods
 from services.growth.domain.defaults import DEFAULT_RULES
 from services.growth.domain.rules import (

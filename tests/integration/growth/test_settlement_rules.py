@@ -19,7 +19,7 @@ from loyalty.growth.v1 import events_pb2 as growth_events
 from loyalty.growth.v1 import resources_pb2 as gres
 from loyalty.points.v1 import points_service_pb2 as ppb
 from loyalty.points.v1 import points_service_pb2_grpc
-from services.growth.api.rules_convert import rule_set_to_json
+from services.growth.api.rules_wire import rule_set_to_json
 from services.growth.domain import periods
 from services.growth.domain.defaults import DEFAULT_RULES
 from services.growth.domain.rules import Component, DowngradePolicy, RuleSet, TierPolicy, capped

@@ -9,12 +9,8 @@ import datetime as dt
 import pytest
 
 from loyalty.growth.v1 import resources_pb2 as res
-from services.growth.api.rules_convert import (
-    rule_set_from_json,
-    rule_set_from_proto,
-    rule_set_to_json,
-    rule_set_to_proto,
-)
+from services.growth.api.rules_convert import rule_set_from_json, rule_set_from_proto
+from services.growth.api.rules_wire import rule_set_to_json, rule_set_to_proto
 from services.growth.domain.defaults import DEFAULT_RULES
 from services.growth.domain.rules import DowngradePolicy, TierPolicy, UpgradePolicy
 
