@@ -1,5 +1,5 @@
 """Rehearsals: the row and its counts, the members taken in chunks (read, never locked), and
-the counting statement (settlement_sql.rehearsal)."""
+the counting statement (rehearsal_sql.rehearsal)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import asyncpg
 
 from ..domain import periods
 from ..domain.rules import RuleSet
-from . import settlement_sql
+from . import rehearsal_sql
 from .settlements import CHUNK_SETTINGS, SETTLED_HERE, packs_param
 
 _COLUMNS = (
@@ -113,14 +113,14 @@ async def count(
     period: str,
     zone: str,
 ) -> list[asyncpg.Record]:
-    """(kind, baseline, candidate, n) rows of one chunk (settlement_sql.rehearsal)."""
+    """(kind, baseline, candidate, n) rows of one chunk (rehearsal_sql.rehearsal)."""
     settle_time = periods.settlement_instant(period, zone)
     window = periods.window_ending(settle_time, zone)
     cutoff = periods.period_of_index(periods.period_index(period) - periods.WINDOW_MONTHS)
     async with conn.transaction():
         await conn.execute(CHUNK_SETTINGS)
         return await conn.fetch(
-            settlement_sql.rehearsal(baseline, candidate),
+            rehearsal_sql.rehearsal(baseline, candidate),
             members,
             window.start,
             settle_time,

@@ -60,7 +60,7 @@ def _curve(c: Curve, x: str) -> str:
     return f"(CASE {' '.join(arms)} ELSE {int(c.top)} END)"
 
 
-def _rank(tier: str) -> str:
+def rank(tier: str) -> str:
     arms = " ".join(f"WHEN '{t.value}' THEN {t.rank}" for t in Tier)
     return f"(CASE {tier} {arms} END)"
 
@@ -92,7 +92,7 @@ def _proto_tier(column: str) -> str:
     return f"'TIER_' || upper({column})"
 
 
-def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
+def scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
     """The CTEs (named with the prefix `x`) that score a chunk under `rules`, ending in
     `{x}decided` (per member: the state before, the components, the score, the risk gate, the
     tier after and the grace after) and `{x}categories` (the rule set's categories' totals).
@@ -214,16 +214,16 @@ def _scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
            reputation + credit < {int(risk.threshold)} AS risk_gated
     FROM {x}vals
 ), {x}given AS MATERIALIZED (
-    SELECT *, {_rank("tier_before")} AS held_rank,
+    SELECT *, {rank("tier_before")} AS held_rank,
            {_given_tier(rules, "score")} AS given_tier
     FROM {x}scores
 ), {x}decided AS (
     SELECT *,
-           CASE WHEN {_rank("given_tier")} > held_rank THEN given_tier
-                WHEN {_rank("given_tier")} = held_rank OR {never} THEN tier_before
+           CASE WHEN {rank("given_tier")} > held_rank THEN given_tier
+                WHEN {rank("given_tier")} = held_rank OR {never} THEN tier_before
                 WHEN months_below + 1 <= {grace} THEN tier_before
                 ELSE given_tier END AS tier_after,
-           CASE WHEN {_rank("given_tier")} >= held_rank OR {never} THEN 0
+           CASE WHEN {rank("given_tier")} >= held_rank OR {never} THEN 0
                 WHEN months_below + 1 <= {grace} THEN months_below + 1
                 ELSE 0 END AS months_after
     FROM {x}given
@@ -257,7 +257,7 @@ def statement(rules: RuleSet) -> str:
     x = "s_"
     return (
         "WITH "
-        + _scoring(rules, x, _SETTLE)
+        + scoring(rules, x, _SETTLE)
         + f""", scored AS (
     INSERT INTO member_scores (member_id, period, score, account, consumption, activity,
                                reputation, credit, tier_before, tier, months_below, risk_gated,
@@ -268,7 +268,7 @@ def statement(rules: RuleSet) -> str:
     ON CONFLICT (member_id, period) DO NOTHING
     RETURNING member_id
 ), settled AS (
-    SELECT d.*, {_rank("d.tier_after")} AS after_rank FROM {x}decided d JOIN scored USING (member_id)
+    SELECT d.*, {rank("d.tier_after")} AS after_rank FROM {x}decided d JOIN scored USING (member_id)
 ), moved AS (
     UPDATE members m
     SET tier = s.tier_after, months_below = s.months_after, settled_period = $4, score = s.score,
@@ -372,63 +372,5 @@ SELECT (SELECT count(*) FROM settled) AS members,
        (SELECT count(*) FROM awarded) AS badges_awarded,
        (SELECT count(*) FROM moved) + (SELECT count(*) FROM badges_kept)
          + (SELECT count(*) FROM badges_lost) + (SELECT count(*) FROM published) AS writes
-"""
-    )
-
-
-# The placeholders of the rehearsal statement: one chunk and window, each side its rule set's
-# currency and lists.
-_BASELINE = {
-    "members": "$1::uuid[]",
-    "lo": "$14::uuid",
-    "hi": "$15::uuid",
-    "start": "$2",
-    "end": "$3",
-    "zone": "$4",
-    "currency": "$5",
-    "categories": "$6::text[]",
-    "profile_fields": "$7::text[]",
-}
-_CANDIDATE = {
-    **_BASELINE,
-    "currency": "$8",
-    "categories": "$9::text[]",
-    "profile_fields": "$10::text[]",
-}
-
-
-def _grants(x: str, packs: str) -> str:
-    """The packs each member of `{x}decided` would be granted (gifts.upgrade_gifts), written
-    nowhere."""
-    return f"""{x}packs AS (
-    SELECT * FROM jsonb_to_recordset({packs}::jsonb) AS p(tier text, rank int)
-), {x}grants AS (
-    SELECT p.tier FROM {x}decided d
-    JOIN {x}packs p ON p.rank > d.held_rank AND p.rank <= {_rank("d.tier_after")}
-    WHERE NOT EXISTS (SELECT 1 FROM gift_grants g
-                      WHERE g.member_id BETWEEN $14 AND $15
-                        AND g.member_id = d.member_id AND g.tier = p.tier AND g.period > $11)
-)"""
-
-
-@lru_cache(maxsize=16)
-def rehearsal(baseline: RuleSet, candidate: RuleSet) -> str:
-    """The chunk statement of a rehearsal: both rule sets settle the same members from the
-    same states, and it returns counts only (members per baseline → candidate tier, packs per
-    side and tier), changing nothing. $11 is the gift cutoff, $12 and $13 the sides' packs."""
-    return (
-        "WITH "
-        + _scoring(baseline, "b_", _BASELINE)
-        + ", "
-        + _scoring(candidate, "c_", _CANDIDATE)
-        + ", "
-        + _grants("b_", "$12")
-        + ", "
-        + _grants("c_", "$13")
-        + """
-SELECT 'tiers' AS kind, b.tier_after AS baseline, c.tier_after AS candidate, count(*) AS n
-FROM b_decided b JOIN c_decided c USING (member_id) GROUP BY 2, 3
-UNION ALL SELECT 'baseline_gifts', tier, '', count(*) FROM b_grants GROUP BY 2
-UNION ALL SELECT 'candidate_gifts', tier, '', count(*) FROM c_grants GROUP BY 2
 """
     )

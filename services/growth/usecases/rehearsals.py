@@ -3,7 +3,7 @@ one, changing nothing.
 
 Both sides settle the period from the members' states as they are now (tier, grace, the packs
 granted), chunk by chunk in member order with the set-based scoring the settlement uses, and
-only counts come back (settlement_sql.rehearsal). One runs at a time; it runs in the background
+only counts come back (rehearsal_sql.rehearsal). One runs at a time; it runs in the background
 of the replica that was asked, writing its counts and a heartbeat after every chunk, so a
 replica that died mid-way leaves a row whose heartbeat stopped: the next request marks it
 FAILED ("stopped by a restart") and may begin."""
