@@ -13,7 +13,7 @@ from loyalty.growth.v1 import events_pb2
 from services.kit import events
 
 from ..domain import periods
-from ..domain.rules import RuleSet, Tier
+from ..domain.rules import RuleSet
 from . import settlement_sql
 
 _NIL = uuid.UUID(int=0)
@@ -229,34 +229,3 @@ async def complete(conn: asyncpg.Connection, period: str, at: dt.datetime) -> bo
         )
         == "UPDATE 1"
     )
-
-
-# --- what a settlement left per member (reads, and the property test) ----------------------
-async def member_score(
-    conn: asyncpg.Connection | asyncpg.Pool, member_id: uuid.UUID, period: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT * FROM member_scores WHERE member_id = $1 AND period = $2", member_id, period
-    )
-
-
-async def member_state(
-    conn: asyncpg.Connection | asyncpg.Pool, member_id: uuid.UUID
-) -> tuple[asyncpg.Record | None, dict[str, int], dict[Tier, str]]:
-    """The member's row, badges (category → level) and last gift period per tier."""
-    member = await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
-    badges = {
-        r["category"]: r["level"]
-        for r in await conn.fetch(
-            "SELECT category, level FROM member_badges WHERE member_id = $1", member_id
-        )
-    }
-    gifts = {
-        Tier(r["tier"]): r["period"]
-        for r in await conn.fetch(
-            "SELECT tier, max(period) AS period FROM gift_grants WHERE member_id = $1"
-            " GROUP BY tier",
-            member_id,
-        )
-    }
-    return member, badges, gifts
