@@ -82,10 +82,10 @@ def _component_json(rules: RuleSet) -> str:
     items = []
     for component in Component:
         items.append(
-            f"jsonb_build_object('component', 'COMPONENT_{component.name}',"
+            f"json_build_object('component', 'COMPONENT_{component.name}',"
             f" 'value', d.{component.value}, 'cap', {int(rules.limit(component).cap)})"
         )
-    return f"jsonb_build_array({', '.join(items)})"
+    return f"json_build_array({', '.join(items)})"
 
 
 def _proto_tier(column: str) -> str:
@@ -106,7 +106,8 @@ def scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
     return f"""
 {x}chunk AS (
     SELECT member_id, tier AS tier_before, months_below, score AS previous_score
-    FROM members WHERE member_id = ANY({p["members"]})
+    FROM members
+    WHERE member_id BETWEEN {p["lo"]} AND {p["hi"]} AND member_id = ANY({p["members"]})
 ), {x}refunded AS (
     SELECT rl.member_id, rl.order_id, rl.line_id, sum(rl.amount_minor) AS back
     FROM refunds r JOIN refund_lines rl USING (member_id, refund_id)
@@ -114,9 +115,10 @@ def scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
       AND r.member_id BETWEEN {p["lo"]} AND {p["hi"]}
       AND r.occurred_at < {p["end"]} AND r.currency = {p["currency"]}
     GROUP BY 1, 2, 3
-), {x}order_cats AS (
-    SELECT o.member_id, o.order_id, o.paid_minor, o.platform_paid_minor, l.category,
-           sum(greatest(0, l.paid_minor - coalesce(f.back, 0))) AS net
+), {x}lines AS MATERIALIZED (
+    -- each line of the window's orders, net of what was refunded of it (never below 0)
+    SELECT l.member_id, l.order_id, l.category, o.paid_minor, o.platform_paid_minor,
+           greatest(0, l.paid_minor - coalesce(f.back, 0)::bigint) AS net
     FROM orders o
     JOIN order_lines l USING (member_id, order_id)
     LEFT JOIN {x}refunded f
@@ -125,21 +127,23 @@ def scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
       AND o.member_id BETWEEN {p["lo"]} AND {p["hi"]}
       AND o.occurred_at >= {p["start"]} AND o.occurred_at < {p["end"]}
       AND o.currency = {p["currency"]}
-    GROUP BY 1, 2, 3, 4, 5
 ), {x}by_order AS (
+    -- the order's own columns are the same on each of its lines (min picks that value)
     SELECT member_id, sum(net) AS net,
-           CASE WHEN paid_minor > 0
-                THEN div(platform_paid_minor::numeric * sum(net), paid_minor) ELSE 0 END
-               AS platform
-    FROM {x}order_cats GROUP BY member_id, order_id, paid_minor, platform_paid_minor
+           CASE WHEN min(paid_minor) > 0
+                THEN div(min(platform_paid_minor)::numeric * sum(net), min(paid_minor))
+                ELSE 0 END AS platform
+    FROM {x}lines GROUP BY member_id, order_id
 ), {x}spent AS (
     SELECT member_id, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders,
            sum(platform) AS platform
     FROM {x}by_order GROUP BY 1
+), {x}order_cats AS (
+    SELECT member_id, category, order_id, sum(net) AS net FROM {x}lines
+    WHERE category = ANY({p["categories"]}) GROUP BY 1, 2, 3
 ), {x}categories AS (
     SELECT member_id, category, sum(net) AS net, count(*) FILTER (WHERE net > 0) AS orders
-    FROM {x}order_cats WHERE category = ANY({p["categories"]})
-    GROUP BY 1, 2 HAVING sum(net) > 0
+    FROM {x}order_cats GROUP BY 1, 2 HAVING sum(net) > 0
 ), {x}breadth AS (
     SELECT member_id, count(*) AS n FROM {x}categories GROUP BY 1
 ), {x}activity_months AS (
@@ -147,7 +151,7 @@ def scoring(rules: RuleSet, x: str, p: dict[str, str]) -> str:
     FROM activities
     WHERE member_id BETWEEN {p["lo"]} AND {p["hi"]}
       AND occurred_at >= {p["start"]} AND occurred_at < {p["end"]}
-    GROUP BY member_id, to_char(occurred_at AT TIME ZONE {p["zone"]}, 'YYYY-MM')
+    GROUP BY member_id, date_trunc('month', occurred_at AT TIME ZONE {p["zone"]})
 ), {x}activity AS (
     SELECT member_id, sum(least({int(rules.activity.monthly_cap)}, points)) AS raw
     FROM {x}activity_months GROUP BY 1
@@ -308,7 +312,9 @@ def statement(rules: RuleSet) -> str:
 ), badges_kept AS (
     -- a badge is written when its level changes, not every month
     INSERT INTO member_badges (member_id, category, level, since)
-    SELECT member_id, category, level, $3 FROM held
+    SELECT h.member_id, h.category, h.level, $3 FROM held h
+    LEFT JOIN held_before hb USING (member_id, category)
+    WHERE hb.level IS DISTINCT FROM h.level
     ON CONFLICT (member_id, category) DO UPDATE SET level = excluded.level, since = excluded.since
     WHERE member_badges.level <> excluded.level
     RETURNING member_id
@@ -323,20 +329,20 @@ def statement(rules: RuleSet) -> str:
     FROM held h LEFT JOIN held_before hb USING (member_id, category)
     WHERE h.level > coalesce(hb.level, 0)
 ), held_json AS (
-    SELECT member_id, jsonb_agg(jsonb_build_object('category', category, 'level', level)
+    SELECT member_id, json_agg(json_build_object('category', category, 'level', level)
                                 ORDER BY category COLLATE "C") AS badges
     FROM held GROUP BY member_id
 ), news AS (
-    SELECT $14 AS event_type, d.member_id, jsonb_build_object(
+    SELECT $14 AS event_type, d.member_id, json_build_object(
                'memberId', d.member_id::text, 'period', $4::text, 'score', d.score,
                'previousScore', d.previous_score, 'components', {_component_json(rules)},
                'tier', {_proto_tier("d.tier_after")},
-               'badges', coalesce(hj.badges, '[]'),
+               'badges', coalesce(hj.badges, '[]'::json),
                'riskGated', d.risk_gated, 'ruleSetVersion', $12::int,
                'settleTime', $13::text) AS payload
     FROM settled d LEFT JOIN held_json hj USING (member_id)
     UNION ALL
-    SELECT $15, d.member_id, jsonb_build_object(
+    SELECT $15, d.member_id, json_build_object(
                'memberId', d.member_id::text, 'previousTier', {_proto_tier("d.tier_before")},
                'tier', {_proto_tier("d.tier_after")},
                'reason', CASE WHEN d.after_rank > d.held_rank
@@ -346,14 +352,14 @@ def statement(rules: RuleSet) -> str:
                'changedTime', $13::text)
     FROM settled d WHERE d.tier_after <> d.tier_before
     UNION ALL
-    SELECT $16, g.member_id, jsonb_build_object(
+    SELECT $16, g.member_id, json_build_object(
                'reference', g.reference, 'memberId', g.member_id::text,
                'tier', {_proto_tier("g.tier")}, 'period', g.period, 'points', g.points::text,
                'coupons', g.coupons, 'currencyCode', $6::text, 'ruleSetVersion', $12::int,
                'grantedTime', $13::text)
     FROM granted g
     UNION ALL
-    SELECT $17, w.member_id, jsonb_build_object(
+    SELECT $17, w.member_id, json_build_object(
                'memberId', w.member_id::text, 'category', w.category, 'level', w.level,
                'previousLevel', w.previous_level, 'period', $4::text,
                'netMinor', w.net::text, 'orders', w.orders, 'currencyCode', $6::text,
