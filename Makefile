@@ -11,13 +11,13 @@ PROTOS = $(shell find proto/loyalty -name '*.proto')
 help:
 	@echo "make run    start PostgreSQL + RabbitMQ (if needed) and every service"
 	@echo "make test   the whole test suite against real PostgreSQL + RabbitMQ"
-	@echo "make lint   ruff, mypy, buf lint, buf breaking, generated-file checks"
+	@echo "make lint   ruff, mypy, buf lint, buf breaking, generated-file checks, deploy linters"
 	@echo "make proto  generate Python code from proto/"
 	@echo "make bench  benchmarks (tests/perf), JSON in .bench/"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from proto/loyalty/*/v1/events.proto"
 	@echo "make deploy-files  regenerate deploy/ files from services/kit/ports.py"
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock pyproject.toml clients/storefront/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.lock
 	touch $@
@@ -33,13 +33,47 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed
 
 proto: gen/.stamp
 
+# The deploy linters in a virtualenv of their own: checkov pins many libraries of its own.
+LINT_VENV := .venv-lint
+# The Kubernetes versions the manifests are validated against (oldest and newest supported).
+K8S_VERSIONS := 1.30 1.37
+
+$(LINT_VENV)/.installed: requirements-lint.lock
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-lint.lock
+	touch $@
+
+# kubernetes-validate looks a kind's schema up in its own folders of schemas: the CRDs' schemas
+# (deploy/k8s/schemas, see its README) go beside the strict ones of every Kubernetes version.
+$(LINT_VENV)/.schemas: $(LINT_VENV)/.installed $(wildcard deploy/k8s/schemas/*.json)
+	schemas="$$($(LINT_VENV)/bin/python -c 'import kubernetes_validate, pathlib; \
+	  print(pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema")')" && \
+	for dir in "$$schemas"/v*-local-strict; do cp deploy/k8s/schemas/*.json "$$dir"/ || exit 1; done
+	touch $@
+
+# Renders every overlay (full: prod with every component), validates the result strictly
+# (a kind without a schema counts as a failure: kubernetes-validate only warns of it) and runs
+# checkov on it (its skips are annotations beside their reasons); parses the alerts' PromQL;
+# lints the Dockerfile.
+lint-deploy: $(LINT_VENV)/.schemas
+	$(LINT_VENV)/bin/hadolint deploy/docker/Dockerfile
+	@rendered="$$(mktemp -d)" && trap 'rm -rf "$$rendered"' EXIT && \
+	for overlay in dev prod full; do \
+	  $(LINT_VENV)/bin/kubectl kustomize deploy/k8s/overlays/$$overlay > "$$rendered/$$overlay.yaml" || exit 1; \
+	done && \
+	echo "kubernetes-validate --strict: $(K8S_VERSIONS)" && \
+	found="$$($(LINT_VENV)/bin/kubernetes-validate --strict --quiet $(addprefix -k ,$(K8S_VERSIONS)) "$$rendered"/*.yaml 2>&1)"; \
+	status=$$?; if [ $$status -ne 0 ] || [ -n "$$found" ]; then echo "$$found"; exit 1; fi && \
+	$(LINT_VENV)/bin/checkov --quiet --compact --skip-download --framework kubernetes -d "$$rendered"
+	$(LINT_VENV)/bin/python -m tools.check_rules deploy/k8s/components/monitoring/rules.yaml
+
 node_modules/.bin/buf: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
 lint: venv proto node_modules/.bin/buf
-	$(VENV)/bin/ruff check services tests tools
-	$(VENV)/bin/ruff format --check services tests tools
+	$(VENV)/bin/ruff check services tests tools clients
+	$(VENV)/bin/ruff format --check services tests tools clients
 	$(VENV)/bin/mypy
 	cd proto && ../node_modules/.bin/buf lint
 	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:proto/buf.yaml 2>/dev/null; then \
@@ -48,6 +82,7 @@ lint: venv proto node_modules/.bin/buf
 	$(PY) -m tools.asyncapi --check
 	$(PY) -m tools.deploy_files --check
 	CI=true ASYNCAPI_METRICS_CONFIG_PATH=node_modules/.asyncapi-analytics node_modules/.bin/asyncapi validate docs/asyncapi.yaml
+	@$(MAKE) --no-print-directory lint-deploy
 
 asyncapi: venv proto
 	$(PY) -m tools.asyncapi
@@ -66,5 +101,4 @@ test: venv proto $(NPM_TOOLS)
 
 bench: venv proto
 	@$(INFRA) && $(PY) -m tests.perf $(BENCH)
-
-.PHONY: help venv proto lint asyncapi deploy-files run test bench
+.PHONY: help venv proto lint lint-deploy asyncapi deploy-files run test bench

@@ -1,6 +1,7 @@
 """Deploy files derived from the one port table (services/kit/ports.py) and the services that
-exist: Kubernetes manifests, the compose stack, the Procfile. `python -m tools.deploy_files`
-writes them; `--check` exits non-zero when one is stale (a unit test runs the check)."""
+exist: Kubernetes manifests (base, overlays, the optional components, from deploy/templates/),
+the compose stack, the Procfile. `python -m tools.deploy_files` writes them; `--check` exits
+non-zero when one is stale (a unit test runs the check)."""
 
 from __future__ import annotations
 
@@ -26,22 +27,79 @@ def _jwks() -> str:
     return f"http://identity:{PORTS['identity'].ops}/.well-known/jwks.json"
 
 
-def _k8s_service(name: str) -> str:
-    template = Template((ROOT / "deploy/templates/k8s-service.yaml").read_text())
-    body = template.substitute(name=name, grpc=PORTS[name].grpc, ops=PORTS[name].ops)
-    return GENERATED + "".join(line for line in body.splitlines(True) if not _template_note(line))
+def _template(file: str, /, **values: object) -> str:
+    """deploy/templates/<file> filled in, less its leading comment (which is about the template)."""
+    lines = (ROOT / "deploy/templates" / file).read_text().splitlines(True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return Template("".join(lines)).substitute(values)
 
 
-def _template_note(line: str) -> bool:
-    return line.startswith("# Generated per service") or line.startswith("# services/kit/ports")
+def _per_service(template: str, services: list[str]) -> str:
+    return "---\n".join(_template(template, name=n, NAME=n.upper()) for n in services)
+
+
+def _flow(items: list[str]) -> str:
+    return "[" + ", ".join(items) + "]"
+
+
+def _k8s_service(name: str, services: list[str]) -> str:
+    """A service's Deployment, Service, PDB, autoscaler and NetworkPolicy. The other services
+    fetch identity's public keys from its ops port (LOYALTY_JWKS_URL): identity admits them
+    there, and they may reach it."""
+    ops = PORTS["identity"].ops
+    others = [n for n in services if n != "identity"]
+    jwks_ingress = jwks_egress = ""
+    if name == "identity" and others:
+        jwks_ingress = (
+            "    # Identity's public keys (/.well-known/jwks.json) for the other services.\n"
+            f"    - ports: [{{ port: {ops}, protocol: TCP }}]\n"
+            "      from:\n"
+            "        - podSelector:\n"
+            "            matchExpressions:\n"
+            f"              - {{ key: app.kubernetes.io/name, operator: In, values: {_flow(others)} }}\n"
+        )
+    elif name != "identity" and "identity" in services:
+        jwks_egress = (
+            "    # Identity's public keys, to verify access tokens (LOYALTY_JWKS_URL).\n"
+            f"    - ports: [{{ port: {ops}, protocol: TCP }}]\n"
+            "      to:\n"
+            "        - podSelector: { matchLabels: { app.kubernetes.io/name: identity } }\n"
+        )
+    body = _template(
+        "k8s-service.yaml",
+        name=name,
+        grpc=PORTS[name].grpc,
+        ops=PORTS[name].ops,
+        jwks_ingress=jwks_ingress,
+        jwks_egress=jwks_egress,
+    )
+    return GENERATED + body
+
+
+def _network() -> str:
+    return (
+        GENERATED
+        + "# Nothing in the namespace receives or sends but what a NetworkPolicy allows: each\n"
+        "# service's own (<service>.yaml), and the components' for the servers they add.\n"
+        "apiVersion: networking.k8s.io/v1\n"
+        "kind: NetworkPolicy\n"
+        "metadata:\n"
+        "  name: default-deny\n"
+        "spec:\n"
+        "  podSelector: {}\n"
+        "  policyTypes: [Ingress, Egress]\n"
+    )
 
 
 def _kustomization(services: list[str]) -> str:
     resources = "".join(f"  - {name}.yaml\n" for name in services)
     return (
         GENERATED
-        + "# The suite on Kubernetes: one Deployment + Service per service, shared config.\n"
-        "# Secrets are not here: create `loyalty-secrets` from your secret store (see README).\n"
+        + "# The suite on Kubernetes: per service a Deployment (migrating first), Service,\n"
+        "# PodDisruptionBudget, HorizontalPodAutoscaler and NetworkPolicy; shared config; the\n"
+        "# namespace's default-deny. Secrets are not here: create `loyalty-secrets` from your\n"
+        "# secret store (see README). Optional parts: ../components (README, Kubernetes).\n"
         "apiVersion: kustomize.config.k8s.io/v1beta1\n"
         "kind: Kustomization\n"
         "labels:\n"
@@ -49,6 +107,7 @@ def _kustomization(services: list[str]) -> str:
         "    includeSelectors: false\n"
         "resources:\n"
         "  - config.yaml\n"
+        "  - network.yaml\n"
         f"{resources}"
         "images:\n"
         "  - name: loyalty\n"
@@ -71,33 +130,56 @@ def _config() -> str:
     )
 
 
-def _prod(services: list[str]) -> str:
-    replicas = "".join(f"  - {{ name: {name}, count: 3 }}\n" for name in services)
+def _replicas(low: int, high: int) -> str:
+    """The overlay's bounds of every autoscaler (the Deployments name no count of their own)."""
     return (
-        GENERATED
-        + "# Three replicas each behind PodDisruptionBudgets; the relay and jobs are replica-safe.\n"
-        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
-        "kind: Kustomization\n"
-        "namespace: loyalty\n"
-        "resources: [../../base]\n"
-        f"replicas:\n{replicas}"
+        "patches:\n"
+        "  - target: { kind: HorizontalPodAutoscaler }\n"
+        "    patch: |\n"
+        f"      - {{ op: replace, path: /spec/minReplicas, value: {low} }}\n"
+        f"      - {{ op: replace, path: /spec/maxReplicas, value: {high} }}\n"
     )
 
 
-def _dev(services: list[str]) -> str:
-    replicas = "".join(f"  - {{ name: {name}, count: 1 }}\n" for name in services)
+def _prod() -> str:
     return (
         GENERATED
-        + "# One replica each, debug logs; databases and broker named per service in loyalty-secrets.\n"
+        + "# Three to ten replicas each behind PodDisruptionBudgets; the relay and jobs are replica-safe.\n"
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "namespace: loyalty\n"
+        "resources: [../../base]\n" + _replicas(3, 10)
+    )
+
+
+def _dev() -> str:
+    return (
+        GENERATED
+        + "# One or two replicas each, debug logs; databases and broker named per service in loyalty-secrets.\n"
         "apiVersion: kustomize.config.k8s.io/v1beta1\n"
         "kind: Kustomization\n"
         "namespace: loyalty-dev\n"
         "resources: [../../base]\n"
-        f"replicas:\n{replicas}"
-        "patches:\n"
-        "  - target: { kind: ConfigMap, name: loyalty-config }\n"
+        + _replicas(1, 2)
+        + "  - target: { kind: ConfigMap, name: loyalty-config }\n"
         "    patch: |\n"
         "      - { op: replace, path: /data/LOYALTY_LOG_LEVEL, value: DEBUG }\n"
+    )
+
+
+def _full() -> str:
+    return (
+        GENERATED
+        + "# prod with every optional component: what `make lint` validates, and an example of\n"
+        "# enabling them (the operators and the monitoring CRDs must be installed first).\n"
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        "namespace: loyalty\n"
+        "resources: [../prod]\n"
+        "components:\n"
+        "  - ../../components/monitoring\n"
+        "  - ../../components/rabbitmq  # includes broker-users\n"
+        "  - ../../components/postgres\n"
     )
 
 
@@ -127,6 +209,7 @@ def _compose(services: list[str]) -> str:
         "    SUBSCRIPTION_CODE_KEY: ${SUBSCRIPTION_CODE_KEY:?generate with openssl rand -base64 32}\n"
         "    # Development stand-ins: codes are written to a file in the container, not sent.\n"
         "    IDENTITY_CODE_SENDER: dev-file\n"
+        "    IDENTITY_DEV_CODES_DIR: /tmp/dev-codes  # the image's user writes only there\n"
         "    IDENTITY_ASSERTION_VERIFIER: dev-plain\n"
         "  depends_on:\n"
         "    postgres: { condition: service_healthy }\n"
@@ -213,13 +296,58 @@ def _broker_component() -> str:
     )
 
 
+def _component(comment: str, resources: list[str], extra: str = "") -> str:
+    return (
+        GENERATED + comment + "apiVersion: kustomize.config.k8s.io/v1alpha1\n"
+        "kind: Component\n"
+        f"resources: {_flow(resources)}\n" + extra
+    )
+
+
+def _components(services: list[str]) -> dict[str, str]:
+    """The optional components (deploy/k8s/components/<name>/…), by path below it."""
+    return {
+        "monitoring/kustomization.yaml": _component(
+            "# Optional: Prometheus Operator objects (the CRDs of monitoring.coreos.com/v1 must exist):\n"
+            "# a ServiceMonitor per service (its ops port's /metrics) and the alerts (rules.yaml,\n"
+            "# hand-written; each alert's runbook is docs/runbooks/<alert>.md).\n",
+            ["servicemonitors.yaml", "rules.yaml"],
+        ),
+        "monitoring/servicemonitors.yaml": GENERATED + _per_service("k8s-monitor.yaml", services),
+        "postgres/kustomization.yaml": _component(
+            "# Optional: one CloudNativePG cluster per service (the operator must be installed),\n"
+            "# bootstrapped with the service's database and owner, whose URL each service (and its\n"
+            "# migrations) then reads from the Secret the operator keeps, loyalty-<service>-db-app.\n",
+            ["clusters.yaml"],
+            "patches:\n  - path: database-urls.yaml\n",
+        ),
+        "postgres/clusters.yaml": GENERATED + _per_service("k8s-postgres.yaml", services),
+        "postgres/database-urls.yaml": GENERATED + _per_service("k8s-postgres-env.yaml", services),
+        "rabbitmq/kustomization.yaml": _component(
+            f"# Optional: the RabbitmqCluster {BROKER_CLUSTER} (RabbitMQ Cluster Operator) and, through\n"
+            "# ../broker-users, its users, permissions and topic permissions (Messaging Topology\n"
+            "# Operator): create their Secrets as ../broker-users/kustomization.yaml says, and give\n"
+            f"# each service its URL, <SVC>_AMQP_URL=amqp://<user>:<password>@{BROKER_CLUSTER}:5672/,\n"
+            "# in loyalty-secrets. List this component or broker-users, not both.\n",
+            ["cluster.yaml"],
+            "components: [../broker-users]\n",
+        ),
+        "rabbitmq/cluster.yaml": GENERATED
+        + _template("k8s-rabbitmq.yaml", cluster=BROKER_CLUSTER, services=_flow(services)),
+    }
+
+
 def files() -> dict[Path, str]:
     services = built()
-    out = {ROOT / f"deploy/k8s/base/{name}.yaml": _k8s_service(name) for name in services}
+    out = {ROOT / f"deploy/k8s/base/{n}.yaml": _k8s_service(n, services) for n in services}
     out[ROOT / "deploy/k8s/base/kustomization.yaml"] = _kustomization(services)
     out[ROOT / "deploy/k8s/base/config.yaml"] = _config()
-    out[ROOT / "deploy/k8s/overlays/prod/kustomization.yaml"] = _prod(services)
-    out[ROOT / "deploy/k8s/overlays/dev/kustomization.yaml"] = _dev(services)
+    out[ROOT / "deploy/k8s/base/network.yaml"] = _network()
+    out[ROOT / "deploy/k8s/overlays/prod/kustomization.yaml"] = _prod()
+    out[ROOT / "deploy/k8s/overlays/dev/kustomization.yaml"] = _dev()
+    out[ROOT / "deploy/k8s/overlays/full/kustomization.yaml"] = _full()
+    for path, text in _components(services).items():
+        out[ROOT / "deploy/k8s/components" / path] = text
     out[ROOT / "deploy/docker/compose.yaml"] = _compose(services)
     out[ROOT / "deploy/local/Procfile"] = _procfile(services)
     out[ROOT / "deploy/k8s/components/broker-users/users.yaml"] = _broker_users()
@@ -255,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path.relative_to(ROOT)} is stale: run `make deploy-files`", file=sys.stderr)
         return 1 if old else 0
     for path, text in files().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path.relative_to(ROOT)}")
     return 0

@@ -72,6 +72,9 @@ class ServiceSettings(BaseSettings):
     relay_batch: int = 200
     relay_poll_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0
+    # DEVELOPMENT ONLY: the instant operator commands act at instead of now
+    # (kit.clock.command_time); `serve` refuses to start with it.
+    dev_command_time: str = ""
     # Load limits of one process: calls in progress (beyond: RESOURCE_EXHAUSTED + RetryInfo),
     # concurrent calls on one client connection (HTTP/2 streams), size of one request.
     grpc_max_concurrent_calls: int = 256

@@ -6,6 +6,7 @@ message back (after the cause is fixed) or dropping it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -81,6 +82,19 @@ async def _taken(
         yield channel, held
     finally:
         await channel.close()
+
+
+async def depth(connection: aio_pika.abc.AbstractConnection, queue: str) -> int:
+    """How many messages wait in `<queue>.dlq`, as the broker answers a passive declaration: on
+    a channel of its own, since a passive declaration of a queue that is gone closes its channel
+    (a consumer's must not be the one)."""
+    channel = await connection.channel()
+    try:
+        dlq = await channel.declare_queue(f"{queue}.dlq", passive=True)
+        return dlq.declaration_result.message_count or 0
+    finally:
+        with contextlib.suppress(Exception):
+            await channel.close()
 
 
 async def find(connection, queues: list[str]) -> list[DeadLetter]:

@@ -1,79 +1,66 @@
-"""CloudEvents on RabbitMQ: the envelope, proto3 JSON payloads and the exchange topology."""
+"""CloudEvents on RabbitMQ: the envelope, proto3 JSON payloads and the exchange topology.
+
+The envelope itself (the `ce-*` headers, the payload's JSON form, the type naming rule) is
+shared with storefronts: it lives in the storefront client package
+(`clients/storefront/loyalty_storefront/envelope.py`), so that what a storefront publishes and
+what a service reads cannot drift apart. What is the services' own is here: a payload that
+does not fit is `errors.Malformed` (dead-lettered at once), the inbox's notion of "the same
+event", and the exchanges.
+"""
 
 from __future__ import annotations
 
 import builtins
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import aio_pika
 import aiormq
-from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
-from google.protobuf import descriptor, json_format
 from google.protobuf.message import Message
+
+from loyalty_storefront import envelope as shared
+from loyalty_storefront.envelope import COMMERCE_PACKAGE, payload_json, to_amqp, type_of
 
 from . import errors
 
+__all__ = [
+    "COMMERCE_PACKAGE",
+    "Envelope",
+    "TopologyMismatch",
+    "content_hash",
+    "declare_exchanges",
+    "from_amqp",
+    "parse_payload",
+    "payload_json",
+    "to_amqp",
+    "type_of",
+]
+
 M = TypeVar("M", bound=Message)
-_FORMAT = JSONFormat()
-
-# Storefronts publish their events under their own prefix, not the suite's.
-COMMERCE_PACKAGE = "loyalty.commerce.v1"
-
-
-def type_of(message: Message | type[Message] | descriptor.Descriptor) -> str:
-    """The CloudEvents type (and routing key) of an event message, from its proto name alone:
-    MemberAccountLinked in `loyalty.identity.v1` → `loyalty.identity.member.account_linked.v1`;
-    OrderPaid in `loyalty.commerce.v1` → `commerce.order.paid.v1`. The first word of the
-    message name is the entity, the rest the event. The AsyncAPI generator uses this rule too."""
-    desc = message if isinstance(message, descriptor.Descriptor) else message.DESCRIPTOR
-    words = [word.lower() for word in re.findall(r"[A-Z][a-z0-9]*", desc.name)]
-    name = f"{words[0]}.{'_'.join(words[1:])}"
-    package = desc.file.package
-    if package == COMMERCE_PACKAGE:
-        return f"commerce.{name}.v1"
-    service = package.split(".")[1]  # loyalty.<svc>.v1
-    return f"loyalty.{service}.{name}.v1"
-
-
-def payload_json(message: Message) -> dict:
-    """The proto3 JSON form of a payload (the CloudEvent's data)."""
-    return json_format.MessageToDict(message)
 
 
 def parse_payload(data: dict | str | bytes | None, message_class: type[M]) -> M:
     """A payload back into its proto message; unknown fields are ignored (forward compatible).
     A payload that does not fit the message is `errors.Malformed`."""
-    target = message_class()
     try:
-        if isinstance(data, bytes | str):
-            json_format.Parse(data, target, ignore_unknown_fields=True)
-        else:
-            json_format.ParseDict(data or {}, target, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise errors.Malformed([("data", f"not a {message_class.DESCRIPTOR.name}: {exc}")]) from exc
-    return target
+        return shared.parse_payload(data, message_class)
+    except shared.PayloadError as exc:
+        raise errors.Malformed([("data", str(exc))]) from exc
 
 
 @dataclass(frozen=True)
-class Envelope:
-    """A received CloudEvent, independent of the broker's message object."""
-
-    id: str
-    type: str
-    source: str
-    subject: str | None
-    time: datetime | None
-    data: dict
+class Envelope(shared.Envelope):
+    """A received CloudEvent; its payload, parsed, is `errors.Malformed` when it does not fit."""
 
     def payload(self, message_class: builtins.type[M]) -> M:
         return parse_payload(self.data, message_class)
+
+
+def from_amqp(message: aio_pika.abc.AbstractIncomingMessage) -> Envelope:
+    """Parse a delivery (binary or structured mode); raises ValueError when it is no CloudEvent."""
+    return Envelope(**vars(shared.from_amqp(message)))
 
 
 def content_hash(envelope: Envelope) -> bytes:
@@ -83,86 +70,6 @@ def content_hash(envelope: Envelope) -> bytes:
         [envelope.type, envelope.subject, envelope.data], sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).digest()
-
-
-def to_amqp(
-    *,
-    event_id: str,
-    type_: str,
-    source: str,
-    subject: str,
-    data: dict,
-    time: datetime | None = None,
-    traceparent: str | None = None,
-    user_id: str | None = None,
-) -> aio_pika.Message:
-    """A CloudEvent in binary content mode: attributes as `ce-*` headers, data as the body.
-    `user_id` is the publisher's broker user, which the broker checks (kit.publishers)."""
-    event = CloudEvent(
-        attributes={
-            "id": event_id,
-            "type": type_,
-            "source": source,
-            "subject": subject,
-            "time": time or datetime.now(UTC),
-            "datacontenttype": "application/json",
-        },
-        data=data,
-    )
-    wire = ce_rabbitmq.to_binary(event, _FORMAT)
-    headers: dict[str, aio_pika.abc.FieldValue] = dict(wire.headers)
-    if traceparent:
-        headers["traceparent"] = traceparent
-    return aio_pika.Message(
-        body=wire.body,
-        content_type=wire.content_type,
-        headers=headers,
-        message_id=event_id,
-        type=type_,
-        user_id=user_id,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
-
-
-def from_amqp(message: aio_pika.abc.AbstractIncomingMessage) -> Envelope:
-    """Parse a delivery (binary or structured mode); raises ValueError when it is no CloudEvent."""
-    headers = {
-        k: v.decode() if isinstance(v, bytes) else str(v)
-        for k, v in (message.headers or {}).items()
-    }
-    wire = ce_rabbitmq.RabbitMQMessage(
-        headers=headers, content_type=message.content_type, body=message.body
-    )
-    try:
-        event = ce_rabbitmq.from_rabbitmq(wire, _FORMAT, _received_event)
-    except Exception as exc:  # the SDK raises several types for malformed input
-        raise ValueError(f"not a CloudEvent: {exc}") from exc
-    data = event.get_data()
-    if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise ValueError("event data is not JSON") from exc
-    if data is not None and not isinstance(data, dict):
-        raise ValueError("event data is not a JSON object")
-    return Envelope(
-        id=event.get_id(),
-        type=event.get_type(),
-        source=event.get_source(),
-        subject=event.get_subject(),
-        time=event.get_time(),
-        data=data or {},
-    )
-
-
-def _received_event(attributes: dict, data) -> CloudEvent:
-    """A CloudEvent as received: the SDK would invent a random `id` and assume `specversion`
-    when they are missing, and a fresh id on every redelivery defeats the inbox (the effect
-    would apply once per delivery). Such a message is malformed."""
-    missing = [name for name in ("id", "specversion") if not attributes.get(name)]
-    if missing:
-        raise ValueError(f"missing required attribute(s): {', '.join(missing)}")
-    return CloudEvent(attributes=attributes, data=data)
 
 
 class TopologyMismatch(errors.Misconfigured):

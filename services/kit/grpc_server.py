@@ -1,4 +1,5 @@
-"""grpc.aio server: health, reflection, and one interceptor for context, auth, errors, metrics."""
+"""grpc.aio server: health, reflection, and one interceptor for context, auth, errors, metrics,
+traces."""
 
 from __future__ import annotations
 
@@ -14,19 +15,27 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
+from opentelemetry import trace
 
-from . import auth, db, errors, ids, logging, metrics
+from . import auth, db, errors, ids, logging, metrics, tracing
 
 log = logging.get("kit.grpc")
 
 
 class Interceptor(grpc.aio.ServerInterceptor):
-    """Wraps every unary call: request context in logs, load limit, bearer token, deadline,
-    error mapping."""
+    """Wraps every unary call: its server span, request context in logs, load limit, bearer
+    token, deadline, error mapping."""
 
-    def __init__(self, domain: str, verifier: auth.Verifier, max_concurrent: int = 256) -> None:
+    def __init__(
+        self,
+        domain: str,
+        verifier: auth.Verifier,
+        max_concurrent: int = 256,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self.domain = domain
         self.verifier = verifier
+        self.tracer = tracer or tracing.noop()
         # Beyond this many calls in progress a call is refused at once (RESOURCE_EXHAUSTED with
         # RetryInfo) rather than queued: a flood from one client must not make every other
         # caller wait behind it, and the refused caller learns when to come back.
@@ -51,13 +60,38 @@ class Interceptor(grpc.aio.ServerInterceptor):
 
     async def _call(self, method, inner, request, context):
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        # The method is one this server serves (intercept_service wraps no other), so it may
+        # name the span; the caller's traceparent is checked by the propagator.
+        service, _, name = method.lstrip("/").rpartition("/")
+        with tracing.span(
+            self.tracer,
+            method.lstrip("/"),
+            kind=tracing.SERVER,
+            parent=tracing.extract(metadata),
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+        ) as span:
+            response, failure = await self._serve(method, inner, request, context, metadata)
+            code = failure.code if failure else grpc.StatusCode.OK
+            tracing.grpc_outcome(span, code, failure.reason if failure else None)
+        if failure is None:
+            return response
+        status = rpc_status.to_status(errors.to_status(failure, self.domain))
+        # The reason also travels as plain text: tools that print trailers but cannot decode
+        # the status details (buf curl -v shows them base64) still tell a caller what to do.
+        readable = (("error-reason", failure.reason), ("error-domain", self.domain))
+        await context.abort_with_status(
+            status._replace(trailing_metadata=(*status.trailing_metadata, *readable))
+        )
+
+    async def _serve(self, method, inner, request, context, metadata):
+        """(the response, None) or (None, the failure the caller is told)."""
         structlog.contextvars.clear_contextvars()
         given = metadata.get("x-request-id") or getattr(request, "request_id", "")
         request_id = ids.identifier(given) if given else None
         logging.bind(
             service=self.domain.split(".")[0],
             request_id=request_id or str(uuid.uuid4()),
-            trace_id=_trace_id(metadata.get("traceparent")),
+            trace_id=tracing.trace_id(),
             grpc_method=method,
         )
         if given and request_id is None:  # logged only as a bounded excerpt, never whole
@@ -75,7 +109,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
             auth.current.set(await self._principal(metadata))
             remaining = context.time_remaining()
             async with asyncio.timeout(remaining):
-                return await inner(request, context)
+                return await inner(request, context), None
         except errors.AppError as exc:
             failure = exc
         except NotImplementedError:  # a generated servicer's method nobody has written yet
@@ -107,13 +141,7 @@ class Interceptor(grpc.aio.ServerInterceptor):
                 reason=failure.reason if failure else None,
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
-        status = rpc_status.to_status(errors.to_status(failure, self.domain))
-        # The reason also travels as plain text: tools that print trailers but cannot decode
-        # the status details (buf curl -v shows them base64) still tell a caller what to do.
-        readable = (("error-reason", failure.reason), ("error-domain", self.domain))
-        await context.abort_with_status(
-            status._replace(trailing_metadata=(*status.trailing_metadata, *readable))
-        )
+        return None, failure
 
     async def _principal(self, metadata: dict[str, str]) -> auth.Principal | None:
         header = metadata.get("authorization")
@@ -123,14 +151,6 @@ class Interceptor(grpc.aio.ServerInterceptor):
         if scheme.lower() != "bearer" or not token:
             raise errors.unauthenticated("INVALID_TOKEN", "expected 'Bearer <token>'")
         return await self.verifier.verify(token.strip())
-
-
-def _trace_id(traceparent: str | None) -> str:
-    """The trace id of a W3C traceparent, or a new one."""
-    parts = (traceparent or "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
-        return parts[1]
-    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -174,11 +194,12 @@ async def build_server(
     host: str,
     port: int,
     limits: Limits | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A server with health, reflection and the interceptor, serving `servicers`."""
     limits = limits or Limits()
     server = grpc.aio.server(
-        interceptors=[Interceptor(domain, verifier, limits.concurrent_calls)],
+        interceptors=[Interceptor(domain, verifier, limits.concurrent_calls, tracer)],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_concurrent_streams", limits.streams_per_connection),

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 import aio_pika
 import asyncpg
 from google.protobuf.message import Message
+from opentelemetry import trace
 
-from . import db, errors, events, ids, logging, metrics, publishers
+from . import db, deadletters, errors, events, ids, logging, metrics, publishers, tracing
 
 log = logging.get("kit.inbox")
 
@@ -100,6 +101,9 @@ class Consumer:
     # While the database is away: how soon, and at most how long between, tries of a held message.
     OUTAGE_BASE_SECONDS = 0.2
     OUTAGE_MAX_SECONDS = 10.0
+    # How often the depth of the dead-letter queue is measured (metrics.DEAD_LETTERS): alerts
+    # look at it over minutes, and each measurement is one round trip to the broker.
+    DEAD_LETTER_CHECK_SECONDS = 15.0
 
     def __init__(
         self,
@@ -115,6 +119,7 @@ class Consumer:
         prefetch: int = 32,
         delivery_limit: int = 5,
         max_body_bytes: int = 256 * 1024,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.name = name
         self.pool = pool
@@ -127,11 +132,13 @@ class Consumer:
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
         self.max_body_bytes = max_body_bytes
+        self.tracer = tracer or tracing.noop()
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._tag: str | None = None
         self._inflight: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
+        self._measuring: asyncio.Task | None = None
 
     async def start(self) -> None:
         self._stopping.clear()  # a stopped consumer can be started again
@@ -158,10 +165,35 @@ class Consumer:
             )
             await self._queue.bind(exchange, routing_key=binding.pattern)
         self._tag = await self._queue.consume(self._on_message)
+        self._measuring = asyncio.create_task(
+            self._measure_dead_letters(), name=f"dead-letters-{self.name}"
+        )
+
+    async def count_dead_letters(self) -> int:
+        """How many messages wait in `<queue>.dlq` (set on metrics.DEAD_LETTERS)."""
+        count = await deadletters.depth(self.connection, self.name)
+        metrics.DEAD_LETTERS.labels(self.name).set(count)
+        return count
+
+    async def _measure_dead_letters(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.count_dead_letters()
+            except Exception as exc:  # the broker is away: the gauge keeps its last value
+                log.warning(
+                    "dead_letter_count_failed", consumer=self.name, error=type(exc).__name__
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.DEAD_LETTER_CHECK_SECONDS)
 
     async def stop(self) -> None:
         """Stop taking deliveries, let in-flight ones finish, close."""
         self._stopping.set()  # failed messages go back now, without their pause
+        if self._measuring is not None:
+            self._measuring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._measuring
+            self._measuring = None
         if self._queue is not None and self._tag is not None:
             try:
                 await self._queue.cancel(self._tag)
@@ -180,7 +212,21 @@ class Consumer:
         assert task is not None  # aio-pika runs each delivery in a task of its own
         self._inflight.add(task)
         try:
-            await self._handle(message)
+            # A span per delivery, a child of the publisher's (the message's traceparent, which
+            # the propagator checks). It is named after the queue until the event's type has
+            # proved a bounded identifier from a trusted publisher, then after the type.
+            with tracing.span(
+                self.tracer,
+                f"process {self.name}",
+                kind=tracing.CONSUMER,
+                parent=tracing.extract(message.headers or {}),
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.subscription.name": self.name,
+                },
+            ):
+                await self._handle(message)
         finally:
             self._inflight.discard(task)
 
@@ -210,7 +256,11 @@ class Consumer:
                 publisher=ids.excerpt(message.user_id) if message.user_id else "(none)",
             )
             return
-        logging.bind(event_id=envelope.id, event_type=envelope.type)
+        logging.bind(event_id=envelope.id, event_type=envelope.type, trace_id=tracing.trace_id())
+        span = tracing.current()
+        span.update_name(f"process {envelope.type}")
+        span.set_attribute("messaging.message.id", envelope.id)
+        span.set_attribute("messaging.rabbitmq.destination.routing_key", envelope.type)
         handler = self.handlers.get(envelope.type)
         try:
             applied = await self._apply_while_infrastructure_fails(envelope, handler)
@@ -228,6 +278,7 @@ class Consumer:
                 attempts=self.delivery_limit + 1,
                 dead_letter=last,
             )
+            tracing.fail(tracing.current(), type(exc).__name__)
             if last:
                 metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
             elif not db.is_transient(exc):
@@ -240,6 +291,7 @@ class Consumer:
             metrics.EVENTS_CONSUMED.labels(self.name, label).inc()
         else:
             metrics.EVENTS_DUPLICATE.labels(self.name).inc()
+        span.set_attribute("loyalty.event.duplicate", not applied)
         await self._settle(message.ack(), "ack")
 
     def _trusted(self, message, event_type: str) -> bool:
@@ -279,6 +331,7 @@ class Consumer:
     async def _dead_letter(self, message, reason: str, **context: str) -> None:
         """The message's own fault: no retry can succeed, so it goes to the dead letters now."""
         log.error("event_malformed", consumer=self.name, reason=reason, **context)
+        tracing.fail(tracing.current(), "dead_lettered")  # the reason may quote the message
         metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
         await self._settle(message.reject(requeue=False), "reject")
 

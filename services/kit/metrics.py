@@ -28,8 +28,18 @@ EVENTS_DELAYED = Counter(
     ["consumer"],
 )
 EVENTS_FAILED = Counter("events_failed_total", "Event handling attempts that failed", ["consumer"])
+DEAD_LETTERS = Gauge(
+    "dead_letter_messages",
+    "Messages waiting in a consumer's dead-letter queue (<queue>.dlq), measured by the consumer",
+    ["consumer"],
+)
 EVENTS_UNROUTED = Gauge(
     "events_unrouted", "Events kept in the unrouted queue: published while no queue was bound"
 )
 OUTBOX_LAG = Gauge("outbox_lag_seconds", "Age of the oldest unpublished outbox row")
-JOB_RUNS = Counter("job_runs_total", "Scheduled job runs", ["job", "outcome"])
+JOB_RUNS = Counter("job_runs_total", "Scheduled job runs", ["job", "outcome"])  # ok|error|skipped
+RATE_LIMIT_REFUSALS = Counter(
+    "rate_limit_refusals_total",
+    "Hits a rate limit (kit.ratelimit) refused, by the limit's name",
+    ["limit"],
+)

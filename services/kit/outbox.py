@@ -11,8 +11,9 @@ import aio_pika
 import aiormq
 import asyncpg
 from google.protobuf.message import Message
+from opentelemetry import trace
 
-from . import db, events, ids, logging, metrics
+from . import db, events, ids, logging, metrics, tracing
 
 log = logging.get("kit.outbox")
 
@@ -41,6 +42,7 @@ class Outbox:
     def __init__(self, service: str) -> None:
         self.service = service
         self.source = f"/loyalty/{service}"
+        self.tracer = tracing.tracer(service)
 
     async def add(
         self,
@@ -49,19 +51,40 @@ class Outbox:
         payload: Message,
         traceparent: str | None = None,
     ) -> str:
-        """Queue `payload` as an event about `subject`; its type is its message's (type_of)."""
+        """Queue `payload` as an event about `subject`; its type is its message's (type_of).
+
+        A span records the write, under `traceparent` if given, else under the current span
+        (the call's, in a gRPC method); the row keeps the span's traceparent, which the relay
+        continues (on a Batch the span covers the queueing, not the round trip)."""
         event_id = ids.new_id()
-        await conn.execute(
-            "INSERT INTO outbox (id, event_type, source, subject, payload, traceparent)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            event_id,
-            events.type_of(payload),
-            self.source,
-            str(subject),
-            events.payload_json(payload),
-            traceparent,
-        )
+        type_ = events.type_of(payload)
+        with tracing.span(
+            self.tracer,
+            f"create {type_}",
+            parent=tracing.extract({"traceparent": traceparent}) if traceparent else None,
+            attributes=_attributes("create", type_, event_id),
+        ):
+            await conn.execute(
+                "INSERT INTO outbox (id, event_type, source, subject, payload, traceparent)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                event_id,
+                type_,
+                self.source,
+                str(subject),
+                events.payload_json(payload),
+                tracing.traceparent(),
+            )
         return str(event_id)
+
+
+def _attributes(operation: str, event_type: str, event_id: object) -> dict[str, str | int]:
+    """OpenTelemetry's messaging attributes of an event the service itself made."""
+    return {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": operation,
+        "messaging.rabbitmq.destination.routing_key": event_type,
+        "messaging.message.id": str(event_id),
+    }
 
 
 class Relay:
@@ -78,6 +101,7 @@ class Relay:
         lag_seconds: float = 1.0,
         unrouted: str | None = None,
         user_id: str | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.pool = pool
         self.connection = connection
@@ -93,6 +117,7 @@ class Relay:
         self.unrouted = unrouted
         # The connection's broker user: the broker refuses another, consumers trust this one.
         self.user_id = user_id
+        self.tracer = tracer or tracing.noop()
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._lag_measured = float("-inf")
         self._wake = asyncio.Event()
@@ -241,24 +266,36 @@ class Relay:
         return len(done)
 
     async def _publish(self, row) -> None:
-        message = events.to_amqp(
-            event_id=str(row["id"]),
-            type_=row["event_type"],
-            source=row["source"],
-            subject=row["subject"],
-            data=row["payload"],
-            time=row["created_at"],
-            traceparent=row["traceparent"],
-            user_id=self.user_id,
-        )
-        assert self._exchange is not None  # the relay connects before it claims a batch
-        confirmation = await self._exchange.publish(
-            message, routing_key=row["event_type"], mandatory=True, timeout=10
-        )
-        # Only a Basic.Ack means "queued"; a returned message (were on_return_raises lost on a
-        # channel restore) must not be marked published.
-        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
-            raise _Unroutable(row["event_type"])
+        # The publish continues the trace of the write (the row's traceparent; a row without
+        # one starts a trace of its own), and the message carries the publish span's context,
+        # so that each consumer's span follows the broker's leg.
+        attributes = _attributes("send", row["event_type"], row["id"])
+        attributes["messaging.destination.name"] = self.exchange_name
+        with tracing.span(
+            self.tracer,
+            f"publish {row['event_type']}",
+            kind=tracing.PRODUCER,
+            parent=tracing.extract({"traceparent": row["traceparent"]}),
+            attributes=attributes,
+        ):
+            message = events.to_amqp(
+                event_id=str(row["id"]),
+                type_=row["event_type"],
+                source=row["source"],
+                subject=row["subject"],
+                data=row["payload"],
+                time=row["created_at"],
+                traceparent=tracing.traceparent(),
+                user_id=self.user_id,
+            )
+            assert self._exchange is not None  # the relay connects before it claims a batch
+            confirmation = await self._exchange.publish(
+                message, routing_key=row["event_type"], mandatory=True, timeout=10
+            )
+            # Only a Basic.Ack means "queued"; a returned message (were on_return_raises lost
+            # on a channel restore) must not be marked published.
+            if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+                raise _Unroutable(row["event_type"])
 
 
 def _alive(conn: asyncpg.Connection) -> bool:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from . import auth, errors, logging
+from . import auth, errors, logging, metrics
 
 log = logging.get("kit.ratelimit")
 
@@ -215,6 +215,8 @@ class RateLimiter:
         taken = Taken(now, tuple((r["name"], r["key"]) for r in rows), cost)
         refused = [pair for pair in limits if pair not in set(taken.hits)]
         if refused:
+            for name, _key in refused:
+                metrics.RATE_LIMIT_REFUSALS.labels(name).inc()
             await self.give_back(taken)
             stamps = await self.pool.fetch(
                 _STAMPS, [n for n, _ in refused], [k for _, k in refused]
@@ -243,6 +245,7 @@ class RateLimiter:
         stamps = rows[0]["stamps"] if rows else []
         since = now - dt.timedelta(seconds=limit.seconds)
         if sum(1 for s in stamps if s > since) >= limit.count:
+            metrics.RATE_LIMIT_REFUSALS.labels(limit.name).inc()
             raise errors.resource_exhausted(self.reason, message, retry_after(stamps, limit, now))
 
     async def give_back(self, taken: Taken) -> None:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from . import (
     auth,
+    clock,
     db,
     deadletters,
     errors,
@@ -30,6 +31,7 @@ from . import (
     publishers,
     retention,
     revocations,
+    tracing,
 )
 from .config import ServiceSettings
 from .deps import Deps
@@ -65,6 +67,9 @@ class ServiceApp(Generic[S]):
         self.settings: S = settings if settings is not None else self.settings_class.load()
         self.name = self.settings.service_name
         self.domain = f"{self.name}.loyalty"
+        # The process's tracer provider for this service (kit.tracing): exports only when an
+        # OTLP endpoint is configured.
+        self.tracer = tracing.tracer(self.name)
         self.deps = self.make_deps()
         self.amqp: aio_pika.abc.AbstractRobustConnection | None = None
         self.grpc_port = 0
@@ -157,6 +162,7 @@ class ServiceApp(Generic[S]):
                 s.grpc_max_streams_per_connection,
                 s.grpc_max_message_bytes,
             ),
+            tracer=self.tracer,
         )
         await self._server.start()
         self._ops = await ops_http.start(
@@ -174,6 +180,7 @@ class ServiceApp(Generic[S]):
                 s.relay_poll_seconds,
                 unrouted=s.unrouted_exchange or None,
                 user_id=self.broker_user,
+                tracer=self.tracer,
             )
             await self._relay.start()
         if consume:
@@ -198,6 +205,7 @@ class ServiceApp(Generic[S]):
                     prefetch=s.consumer_prefetch,
                     delivery_limit=s.delivery_limit,
                     max_body_bytes=s.max_event_bytes,
+                    tracer=self.tracer,
                 )
                 await consumer.start()
                 self._consumers.append(consumer)
@@ -331,6 +339,14 @@ def main(app_class: type[ServiceApp], commands: dict[str, Command] | None = None
     settings = app_class.settings_class.load()
     logging.configure(settings.service_name, settings.log_level)
     app = app_class(settings)
+    if settings.dev_command_time:  # DEVELOPMENT ONLY (kit.clock.command_time)
+        try:
+            if options.command in (None, "serve"):
+                raise ValueError("is for operator commands in development: serve refuses it")
+            app.deps.clock.set(clock.command_time(settings.dev_command_time))
+        except ValueError as exc:
+            raise SystemExit(f"{service.upper()}_DEV_COMMAND_TIME {exc}") from None
+        log.warning("development_command_clock", now=app.deps.now().isoformat())
     if options.command in (None, "serve"):
         asyncio.run(_serve(app, getattr(options, "migrate", False)))
     elif options.command == "migrate":

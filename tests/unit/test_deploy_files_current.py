@@ -3,6 +3,8 @@ port table: a port changed in services/kit/ports.py cannot be forgotten elsewher
 
 from __future__ import annotations
 
+import yaml
+
 from services.kit.config import ServiceSettings
 from services.kit.ports import PORTS
 from tools import deploy_files
@@ -22,3 +24,22 @@ def test_every_built_service_has_a_port_row_and_its_settings_use_it():
         settings = Settings.load()
         assert (settings.grpc_port, settings.ops_port) == PORTS[name]
         assert f":{settings.grpc_port}" in deploy_files.banner()
+
+
+def test_the_pods_run_as_the_images_user_on_a_read_only_root():
+    """The Dockerfile's USER is the pods' runAsUser/runAsGroup, and every container of every
+    Deployment keeps its root filesystem read-only (the image writes nothing at run time)."""
+    dockerfile = (deploy_files.ROOT / "deploy/docker/Dockerfile").read_text()
+    (user_line,) = [line for line in dockerfile.splitlines() if line.startswith("USER ")]
+    uid, gid = (int(part) for part in user_line.split()[1].split(":"))
+    for name in deploy_files.built():
+        text = (deploy_files.ROOT / f"deploy/k8s/base/{name}.yaml").read_text()
+        (deployment,) = [d for d in yaml.safe_load_all(text) if d["kind"] == "Deployment"]
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (
+            uid,
+            gid,
+        )
+        for container in pod["containers"] + pod["initContainers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
