@@ -16,6 +16,8 @@ help:
 	@echo "make bench  benchmarks (tests/perf), JSON in .bench/"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from proto/loyalty/*/v1/events.proto"
 	@echo "make deploy-files  regenerate deploy/ files from services/kit/ports.py"
+	@echo "make chaos  the suite under load while processes are killed and servers restarted,"
+	@echo "            then the conservation checks (private servers; CHAOS_SECONDS, CHAOS_SEED)"
 
 $(VENV)/.installed: requirements.lock pyproject.toml clients/storefront/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -101,4 +103,10 @@ test: venv proto $(NPM_TOOLS)
 
 bench: venv proto
 	@$(INFRA) && $(PY) -m tests.perf $(BENCH)
-.PHONY: help venv proto lint lint-deploy asyncapi deploy-files run test bench
+
+# Runs its own PostgreSQL and RabbitMQ (deploy/local/infra.sh on other ports, .local/chaos/),
+# which it restarts and removes: never the servers `make run` and `make test` use.
+chaos: venv proto
+	@$(PY) -m tools.chaos
+
+.PHONY: help venv proto lint lint-deploy asyncapi deploy-files run test bench chaos

@@ -1,63 +1,13 @@
-"""The storefront's side of the day: its orders (what it publishes through its client) and the
-reads it makes to show a member's points, growth and subscription (over gRPC)."""
+"""What the storefront reads over gRPC in the day to show a member's points, growth and
+subscription (its orders are tools/suite/orders.py's, published through its client)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from loyalty.commerce.v1 import events_pb2 as commerce
 from loyalty.growth.v1 import growth_service_pb2 as gpb
 from loyalty.growth.v1 import resources_pb2 as gres
 from loyalty.points.v1 import points_service_pb2 as ppb
-from loyalty.subscription.v1 import resources_pb2 as sres
 from loyalty.subscription.v1 import subscription_service_pb2 as spb
-from loyalty.type.v1 import money_pb2
 from tests.e2e.callers import Callers
-
-# What the storefront sells as paid membership: 19 CNY a month, 10x points, 5% off.
-PLUS = sres.Plan(
-    plan_id="plus_monthly",
-    display_name="PLUS monthly",
-    kind=sres.PLAN_KIND_MONTHLY,
-    price=money_pb2.Money(currency_code="CNY", amount_minor=19_00),
-    points_multiplier=10,
-    member_discount_bps=500,
-    on_sale=True,
-)
-
-
-def now() -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(dt.datetime.now(dt.UTC))
-    return stamp
-
-
-def line(line_id: str, category: str, amount: int, paid: int) -> commerce.OrderLine:
-    """One unit of a product of `category`: its list price and what was paid for it."""
-    return commerce.OrderLine(
-        line_id=line_id,
-        sku=f"sku-{line_id}",
-        category=category,
-        quantity=1,
-        amount_minor=amount,
-        paid_amount_minor=paid,
-    )
-
-
-def order_paid(order_id: str, member_id: str, lines: list[commerce.OrderLine], **fields):
-    """An order paid in CNY: `paid_amount_minor` is what the lines' paid amounts add up to."""
-    return commerce.OrderPaid(
-        order_id=order_id,
-        member_id=member_id,
-        currency_code="CNY",
-        lines=lines,
-        paid_amount_minor=sum(line.paid_amount_minor for line in lines),
-        paid_time=now(),
-        merchant_id="shop-1",
-        **fields,
-    )
 
 
 class Reads:

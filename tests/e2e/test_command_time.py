@@ -8,7 +8,7 @@ import asyncio
 import os
 import sys
 
-from tests.e2e.suite import ROOT
+from tools.suite.processes import ROOT
 
 
 async def _growth(*args: str, at: str) -> tuple[int, str]:

@@ -35,12 +35,15 @@ from loyalty.subscription.v1 import subscription_service_pb2 as spb
 from loyalty.type.v1 import money_pb2
 from loyalty_storefront import Storefront
 from services.identity.verification import DevFileSender
-from tests.e2e.callers import Callers, uid
-from tests.e2e.shop import PLUS, Reads, line, now, order_paid
+from tests.e2e.callers import Callers
+from tests.e2e.shop import Reads
 from tests.e2e.suite import NAMES, Suite
 from tests.e2e.watch import Watch
 from tests.support import identity_fakes, idnum
 from tests.support.waiting import wait_until
+from tools.suite.callers import uid
+from tools.suite.orders import line, now, order_paid
+from tools.suite.plans import PLUS_MONTHLY, plus_monthly
 
 pytestmark = pytest.mark.e2e
 
@@ -143,13 +146,13 @@ async def storefront_day(
     # 3. They buy PLUS at the storefront's cashier, which confirms the payment with its event:
     #    ACTIVE for a month, 10x points, member prices.
     await call.subscription_admin.CreatePlan(
-        sapb.CreatePlanRequest(request_id=uid(), plan=PLUS), metadata=call.admin
+        sapb.CreatePlanRequest(request_id=uid(), plan=plus_monthly()), metadata=call.admin
     )
     ordered = await call.subscription.CreateSubscriptionOrder(
         spb.CreateSubscriptionOrderRequest(
             request_id=uid(),
             member_id=shopper,
-            plan_id="plus_monthly",
+            plan_id=PLUS_MONTHLY,
             collection=sres.PAYMENT_COLLECTION_STOREFRONT,
         ),
         metadata=call.shop,
