@@ -11,6 +11,7 @@ PROTOS = $(shell find proto/loyalty -name '*.proto')
 help:
 	@echo "make run    start PostgreSQL + RabbitMQ (if needed) and every service"
 	@echo "make test   the whole test suite against real PostgreSQL + RabbitMQ"
+	@echo "make demo   the services seeded with a year of demo data (DEMO_MEMBERS=2000), and a tour"
 	@echo "make lint   ruff, mypy, buf lint, buf breaking, generated-file checks, deploy linters"
 	@echo "make proto  generate Python code from proto/"
 	@echo "make bench  benchmarks (tests/perf), JSON in .bench/"
@@ -101,6 +102,11 @@ NPM_TOOLS = $(if $(shell command -v npm 2>/dev/null),node_modules/.bin/buf)
 test: venv proto $(NPM_TOOLS)
 	@$(INFRA) && $(PY) -m pytest $(PYTEST_ARGS)
 
+# The services as `make run` starts them, a storefront's year seeded through their public API
+# (tools/demo), then a tour of `buf curl` lines (buf from npm, as the README's examples use it).
+demo: venv proto $(NPM_TOOLS)
+	@tools/demo/demo.sh
+
 bench: venv proto
 	@$(INFRA) && $(PY) -m tests.perf $(BENCH)
 
@@ -109,4 +115,4 @@ bench: venv proto
 chaos: venv proto
 	@$(PY) -m tools.chaos
 
-.PHONY: help venv proto lint lint-deploy asyncapi deploy-files run test bench chaos
+.PHONY: help venv proto lint lint-deploy asyncapi deploy-files run test bench demo chaos
