@@ -167,6 +167,10 @@ async def ingest(stack, identity, results: dict) -> None:
     app = await migrated_app(
         stack, GrowthApp, identity=identity, **servers.publisher_settings("growth")
     )
+    # Its queues are deleted once it has stopped (callbacks run last pushed first).
+    admin = await aio_pika.connect_robust(servers.AMQP_URL)
+    stack.push_async_callback(admin.close)
+    stack.push_async_callback(servers.delete_queues, admin, app)
     await app.start(relay=False, consume=True, schedule=False)
     stack.push_async_callback(app.stop)
     amqp = await aio_pika.connect_robust(servers.publisher_urls()["commerce"])

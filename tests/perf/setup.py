@@ -59,7 +59,11 @@ async def fresh_database(stack: contextlib.AsyncExitStack, dsn: str) -> None:
 
 async def started_identity(stack: contextlib.AsyncExitStack) -> IdentityApp:
     """Identity on a fresh database, started without relay, consumers or jobs: it signs the
-    bench's tokens and serves the keys the service checks them with. Stopped when `stack` closes."""
+    bench's tokens and serves the keys the service checks them with. Stopped when `stack` closes;
+    last of all (every bench starts here), the run's exchanges are deleted: they are durable."""
+    amqp = await aio_pika.connect_robust(servers.AMQP_URL)
+    stack.push_async_callback(amqp.close)
+    stack.push_async_callback(servers.delete_exchanges, amqp)
     identity = IdentityApp(harness.settings(IdentityApp))
     await fresh_database(stack, identity.settings.dsn())
     await identity.migrate()
