@@ -12,14 +12,12 @@ import contextlib
 import datetime as dt
 import itertools
 import os
-import socket
 import subprocess
 import sys
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aio_pika
-import aiohttp
 import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -29,6 +27,7 @@ from services.kit import db, events
 from services.kit.service import ServiceApp
 from tests.perf.common import SECONDS, CpuMeter, closed_loop, pgbench_simple_update, pids_named
 from tests.support import harness, servers
+from tools.suite import processes
 
 REPLICAS = int(os.environ.get("BENCH_REPLICAS", "2"))
 App = TypeVar("App", bound=ServiceApp)
@@ -42,12 +41,6 @@ class RoundRobin:
 
     def __getattr__(self, name):
         return getattr(next(self._stubs), name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the databases, the pool, the broker --------------------------------------------------
@@ -169,29 +162,13 @@ def replica_env(settings, grpc_port: int, ops_port: int, **values: str) -> dict[
     )
 
 
-async def _ready(process: asyncio.subprocess.Process, ops_port: int) -> bool:
-    """Whether /readyz answers 200 within 30 s (no longer waited for once the process ended)."""
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if process.returncode is not None:
-                break  # it stopped (a setting it refuses): no point waiting
-            try:
-                async with session.get(f"http://127.0.0.1:{ops_port}/readyz") as response:
-                    if response.status == 200:
-                        return True
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    return False
-
-
 async def start_replica(
     settings, index: int | str, **values: str
 ) -> tuple[asyncio.subprocess.Process, int]:
     """`python -m services.<service> serve` with the bench's settings (`values`: the service's
     own, see `replica_env`); waits for /readyz; returns the process and its gRPC port."""
     service = settings.service_name
-    grpc_port, ops_port = free_port(), free_port()
+    grpc_port, ops_port = processes.free_port(), processes.free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -200,17 +177,14 @@ async def start_replica(
         env=replica_env(settings, grpc_port, ops_port, **values),
         stdout=asyncio.subprocess.DEVNULL,
     )
-    if await _ready(process, ops_port):
+    if await processes.ready(process, ops_port, timeout=30):
         return process, grpc_port
     await stop_replica(process)
     raise RuntimeError(f"{service} replica {index} did not become ready ({process.returncode})")
 
 
 async def stop_replica(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:  # one that died on its own says why, not this
-        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-            process.terminate()
-    await process.wait()
+    await processes.stop(process)
 
 
 # --- the bench ----------------------------------------------------------------------------
